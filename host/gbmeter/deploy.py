@@ -1,0 +1,84 @@
+"""Put the firmware on a board with mpremote, the same way for a real board and for
+a virtual one (the unix port cannot soft-reset, so virtual boards use `resume`)."""
+
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from gbmeter import paths
+from gbmeter.errors import UserError
+
+# main.py stays source so the board can run it at boot whatever else is compiled.
+BOOT = "main.py"
+
+
+def firmware_files():
+    return sorted(p for p in paths.FIRMWARE.glob("*.py"))
+
+
+def board_config(board):
+    p = paths.BOARDS / board / "board.json"
+    if not p.exists():
+        known = ", ".join(sorted(d.name for d in paths.BOARDS.iterdir() if d.is_dir()))
+        raise UserError(f"no board called {board!r} (boards: {known})")
+    return p
+
+
+def stage(board, mpy=False, factory=None, workdir=None):
+    """The files to copy to the board, built into workdir: firmware modules (compiled
+    by mpy-cross with --mpy), board.json, and device.json (factory settings)."""
+    out = Path(workdir or tempfile.mkdtemp(prefix="gbmeter-stage-"))
+    files = []
+    for src in firmware_files():
+        if mpy and src.name != BOOT:
+            dst = out / (src.stem + ".mpy")
+            r = subprocess.run([paths.tool("mpy-cross"), "-o", str(dst), str(src)],
+                               capture_output=True, text=True)
+            if r.returncode:
+                raise UserError(f"mpy-cross failed on {src.name}: {r.stderr.strip()}")
+            files.append(dst)
+        else:
+            files.append(src)
+    files.append(board_config(board))
+    if factory:
+        dev = out / "device.json"
+        dev.write_text(json.dumps(factory))
+        files.append(dev)
+    return files
+
+
+def _cleanup_code(mpy):
+    # Remove modules of the other format so a stale .py never shadows a new .mpy.
+    stale = ".py" if mpy else ".mpy"
+    names = [p.stem + stale for p in firmware_files() if p.name != BOOT]
+    return ("import os\nfor n in %r:\n try:\n  os.remove(n)\n except OSError:\n  pass\n" % names)
+
+
+def mpremote_argv(port, files, mpy, resume, then=None):
+    """One mpremote invocation: clean stale modules, copy the files, then `then`."""
+    argv = [paths.tool("mpremote"), "connect", port]
+    if resume:
+        argv.append("resume")
+    argv += ["exec", _cleanup_code(mpy), "+", "cp", *map(str, files), ":./"]
+    if then:
+        argv += ["+", *then]
+    return argv
+
+
+def run_mpremote(argv, port, timeout=120):
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"mpremote timed out talking to {port}") from None
+    if r.returncode:
+        msg = (r.stderr or r.stdout).strip().splitlines()
+        raise UserError(f"mpremote failed on {port}: {msg[-1] if msg else 'no output'}")
+    return r.stdout
+
+
+def deploy(port, board, mpy=False, factory=None):
+    """Deploy to a real board and reset it so main.py starts serving."""
+    with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
+        files = stage(board, mpy, factory, work)
+        run_mpremote(mpremote_argv(port, files, mpy, resume=False, then=["reset"]), port)

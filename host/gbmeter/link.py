@@ -1,0 +1,191 @@
+"""Host end of the framed serial link (see firmware/link.py for the frame layout).
+
+Works over any pyserial port: a device path (/dev/ttyACM0, a virtual board's pty)
+or a pyserial URL (socket://, rfc2217://, loop://)."""
+
+import json
+import struct
+import time
+import zlib
+
+import serial
+
+from gbmeter.errors import UserError
+
+MAGIC = b"GM"
+HEADER = 8
+TRAILER = 4
+MAX_PAYLOAD = 4096
+FINAL = 1
+
+T_GBCS = 0x01
+T_RESPONSE = 0x02
+T_ALERT = 0x03
+T_DIAG = 0x10
+T_DIAG_REPLY = 0x11
+T_NAK = 0x15
+T_RELEASE = 0x1B
+
+TYPE_NAMES = {T_GBCS: "gbcs", T_RESPONSE: "response", T_ALERT: "alert", T_DIAG: "diag",
+              T_DIAG_REPLY: "diag-reply", T_NAK: "nak", T_RELEASE: "release"}
+
+
+class LinkError(UserError):
+    """The link failed: no board, no answer, the board went away, or it NAK'd."""
+
+
+class MeterError(UserError):
+    """The meter answered, but refused the request (a diagnostic error)."""
+
+
+def crc8(data):
+    c = 0
+    for b in data:
+        c ^= b
+        for _ in range(8):
+            c = ((c << 1) ^ 0x07) & 0xFF if c & 0x80 else (c << 1) & 0xFF
+    return c
+
+
+def encode(ftype, seq, payload, flags=FINAL):
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD}-byte limit")
+    head = MAGIC + struct.pack(">BBBH", ftype, flags, seq, len(payload))
+    head += bytes([crc8(head)])
+    body = head + bytes(payload)
+    return body + struct.pack(">I", zlib.crc32(body[2:]))
+
+
+class Frame:
+    __slots__ = ("type", "flags", "seq", "payload")
+
+    def __init__(self, ftype, flags, seq, payload):
+        self.type, self.flags, self.seq, self.payload = ftype, flags, seq, payload
+
+    @property
+    def final(self):
+        return bool(self.flags & FINAL)
+
+    def __repr__(self):
+        return f"Frame({TYPE_NAMES.get(self.type, hex(self.type))}, seq={self.seq}, {self.payload.hex()})"
+
+
+class Link:
+    def __init__(self, port, timeout=10.0, baudrate=115200):
+        self.port = port
+        self.timeout = timeout
+        self.seq = 0
+        self._rx = bytearray()
+        try:
+            self.ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise LinkError(f"cannot open {port}: {e}") from None
+
+    def close(self):
+        self.ser.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- bytes ------------------------------------------------------------------
+    def write(self, data):
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"{self.port} went away while sending: {e}") from None
+
+    def _fill(self, deadline):
+        try:
+            chunk = self.ser.read(max(1, self.ser.in_waiting))
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(f"{self.port} went away: {e}") from None
+        if chunk:
+            self._rx += chunk
+        elif time.monotonic() > deadline:
+            raise TimeoutError
+
+    def read_frame(self, timeout=None):
+        """The next well-formed frame; noise and corrupt frames are skipped."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        rx = self._rx
+        while True:
+            i = rx.find(MAGIC)
+            if i < 0:
+                del rx[:max(0, len(rx) - 1)]
+            elif i:
+                del rx[:i]
+            if len(rx) >= HEADER and rx.startswith(MAGIC):
+                if crc8(rx[:7]) != rx[7]:
+                    del rx[:1]
+                    continue
+                n = struct.unpack_from(">H", rx, 5)[0]
+                if n > MAX_PAYLOAD:
+                    del rx[:1]
+                    continue
+                total = HEADER + n + TRAILER
+                if len(rx) >= total:
+                    want = struct.unpack_from(">I", rx, HEADER + n)[0]
+                    if zlib.crc32(rx[2:HEADER + n]) != want:
+                        del rx[:1]
+                        continue
+                    f = Frame(rx[2], rx[3], rx[4], bytes(rx[HEADER:HEADER + n]))
+                    del rx[:total]
+                    return f
+            self._fill(deadline)
+
+    # -- requests ---------------------------------------------------------------
+    def request(self, ftype, payload, timeout=None):
+        """Send one request; return every frame of its answer, the FINAL one last."""
+        self.seq = (self.seq + 1) & 0xFF
+        seq = self.seq
+        self.write(encode(ftype, seq, payload))
+        frames = []
+        wait = self.timeout if timeout is None else timeout
+        while True:
+            try:
+                f = self.read_frame(wait)
+            except TimeoutError:
+                if frames:
+                    raise LinkError(f"{self.port} stopped answering mid-reply") from None
+                raise LinkError(
+                    f"no answer from {self.port} within {wait:g} s: is it a gbmeter board "
+                    "running its firmware?") from None
+            if f.seq != seq:
+                continue  # a stale answer to an earlier request
+            if f.type == T_NAK:
+                reason = f.payload[1:].decode(errors="replace") if f.payload else "?"
+                raise LinkError(f"{self.port} rejected the frame: {reason}")
+            frames.append(f)
+            if f.final:
+                return frames
+
+    def diag(self, op, timeout=None, **fields):
+        """Run one local diagnostic; returns the meter's reply object and any alert frames."""
+        req = dict(fields, op=op)
+        frames = self.request(T_DIAG, json.dumps(req).encode(), timeout)
+        last = frames[-1]
+        if last.type != T_DIAG_REPLY:
+            raise LinkError(f"{self.port} answered a diagnostic with a {TYPE_NAMES.get(last.type)} frame")
+        try:
+            reply = json.loads(last.payload)
+        except ValueError:
+            raise LinkError(f"{self.port} sent a diagnostic reply that is not JSON") from None
+        if not reply.get("ok"):
+            raise MeterError(f"the meter refused {op}: {reply.get('error', 'no reason given')}")
+        reply["alerts"] = [f.payload for f in frames[:-1] if f.type == T_ALERT]
+        return reply
+
+    def ping(self, timeout=None):
+        return self.diag("ping", timeout=timeout)
+
+    def gbcs(self, command, timeout=None):
+        """Send a GBCS COMMAND; returns the answer frames (alerts, then Response or alert)."""
+        return self.request(T_GBCS, command, timeout)
+
+    def release(self, timeout=None):
+        """Ask the firmware to stop serving and hand the stream back to the REPL."""
+        self.request(T_RELEASE, b"", timeout)

@@ -17,10 +17,6 @@ from micropython import const
 import struct
 from time import ticks_diff
 
-try:
-    from binascii import crc32
-except ImportError:  # ports built without it
-    crc32 = None
 
 MAGIC0 = const(0x47)  # 'G'
 MAGIC1 = const(0x4D)  # 'M'
@@ -68,22 +64,29 @@ def crc8(buf, n):
     return c
 
 
-if crc32 is None:
-    _T = None
+_T = None
 
-    def crc32(data, c=0):
-        global _T
-        if _T is None:
-            _T = []
-            for i in range(256):
-                r = i
-                for _ in range(8):
-                    r = (r >> 1) ^ 0xEDB88320 if r & 1 else r >> 1
-                _T.append(r)
-        c ^= 0xFFFFFFFF
-        for b in data:
-            c = _T[(c ^ b) & 0xFF] ^ (c >> 8)
-        return c ^ 0xFFFFFFFF
+
+def crc32_soft(data):
+    """CRC-32 (as binascii.crc32) for ports built without binascii.crc32."""
+    global _T
+    if _T is None:
+        _T = []
+        for i in range(256):
+            r = i
+            for _ in range(8):
+                r = (r >> 1) ^ 0xEDB88320 if r & 1 else r >> 1
+            _T.append(r)
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _T[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+try:
+    from binascii import crc32
+except ImportError:
+    crc32 = crc32_soft
 
 
 def encode(ftype, seq, payload, flags=FINAL):

@@ -15,21 +15,32 @@ import gbmeter
 from gbmeter.errors import UserError
 
 
-def build_parser():
+def verbs():
+    """Verb name -> module, from the cmd_* modules (cmd_reset_debt -> reset-debt)."""
+    return {m.name[4:].replace("_", "-"): f"gbmeter.{m.name}"
+            for m in pkgutil.iter_modules(gbmeter.__path__) if m.name.startswith("cmd_")}
+
+
+def build_parser(only=None):
+    """The parser; with `only`, just that verb's module is imported, so one verb starts
+    fast and does not depend on the others."""
     p = argparse.ArgumentParser(
         prog="gbmeter",
         description="Drive gbmeter GSME/ESME test meters: virtual boards, GBCS "
                     "Commands, Service Requests and the DCC's checks.")
     p.add_argument("--version", action="version", version=f"gbmeter {gbmeter.__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
-    for mod in sorted(m.name for m in pkgutil.iter_modules(gbmeter.__path__)):
-        if mod.startswith("cmd_"):
-            importlib.import_module(f"gbmeter.{mod}").register(sub)
+    table = verbs()
+    for name in sorted(table):
+        if only is None or name == only:
+            importlib.import_module(table[name]).register(sub)
     return p
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in verbs() else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

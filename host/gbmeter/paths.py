@@ -6,13 +6,15 @@ import shutil
 import sys
 from pathlib import Path
 
+from gbmeter.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 
 
-class ToolMissing(RuntimeError):
-    pass
+class ToolMissing(UserError):
+    """A tool gbmeter runs is not installed; the message says how to get it."""
 
 
 def micropython():
@@ -22,7 +24,8 @@ def micropython():
     if env:
         if not os.access(env, os.X_OK):
             raise ToolMissing(
-                f"MICROPYTHON={env} is not an executable MicroPython unix port")
+                f"MICROPYTHON={env} is not an executable MicroPython unix port: unset it "
+                "to use the one `make setup` installs, or point it at your own build")
         return env
     beside = Path(sys.executable).parent / "micropython"
     if beside.exists():

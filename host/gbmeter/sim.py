@@ -120,7 +120,9 @@ class VirtualBoard:
             try:
                 os.write(self._m1, encode(T_RELEASE, 0, b""))
                 time.sleep(0.2)
-                os.write(self._m1, b"\x02\x04")  # leave raw REPL, then EOF: the port exits
+                # Whatever REPL is left (raw or friendly, maybe with stray input):
+                # end the line, clear it, leave raw mode, then EOF on an empty line.
+                os.write(self._m1, b"\r\x03\x02\x04")
             except OSError:
                 pass
             try:

@@ -43,9 +43,19 @@ def _run_module(path, tmp):
     return _results[key]
 
 
+def _is_firmware_test(path):
+    return path.name.startswith("fw_") and path.suffix == ".py"
+
+
 def pytest_collect_file(parent, file_path):
-    if file_path.name.startswith("fw_") and file_path.suffix == ".py":
+    # Files named on the command line go through pytest_pycollect_makemodule instead.
+    if _is_firmware_test(file_path) and not parent.session.isinitpath(file_path):
         return FirmwareModule.from_parent(parent, path=file_path)
+
+
+def pytest_pycollect_makemodule(module_path, parent):
+    if _is_firmware_test(module_path):
+        return FirmwareModule.from_parent(parent, path=module_path)
 
 
 class FirmwareModule(pytest.File):

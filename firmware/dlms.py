@@ -1,0 +1,192 @@
+# DLMS COSEM content of ESME Commands: Access-Request and Access-Response with the
+# A-XDR types GBCS uses, NOTES.md section 4.
+#
+#   Access-Request:  D9 | invoke id (4) | date-time 00 | n | specs | n | data
+#   spec:            01 get / 02 set / 03 action | class id (2) | OBIS (6) | id (1)
+#   Access-Response: DA | invoke id (4) | 00 | 00 | n | data | n | (kind, result)
+#
+# Parsing returns memoryview slices of the caller's buffer (no copies); anything that
+# lies (lengths, counts, unknown tags, trailing bytes) is a FormatError.
+import struct
+from micropython import const
+
+from meter import FormatError
+
+ACCESS_REQUEST = const(0xD9)
+ACCESS_RESPONSE = const(0xDA)
+MAX_SPECS = const(32)
+MAX_DEPTH = const(4)
+
+GET = const(1)
+SET = const(2)
+ACTION = const(3)
+
+# A-XDR tags
+NULL = const(0x00)
+ARRAY = const(0x01)
+STRUCTURE = const(0x02)
+BOOLEAN = const(0x03)
+DOUBLE_LONG = const(0x05)
+DOUBLE_LONG_UNSIGNED = const(0x06)
+OCTET_STRING = const(0x09)
+INTEGER = const(0x0F)
+LONG = const(0x10)
+UNSIGNED = const(0x11)
+LONG_UNSIGNED = const(0x12)
+ENUM = const(0x16)
+
+# fixed-size tags: tag -> struct format of the value
+_FIXED = {BOOLEAN: ">B", DOUBLE_LONG: ">i", DOUBLE_LONG_UNSIGNED: ">I", INTEGER: ">b",
+          LONG: ">h", UNSIGNED: ">B", LONG_UNSIGNED: ">H", ENUM: ">B"}
+_SIZE = {">B": 1, ">b": 1, ">h": 2, ">H": 2, ">i": 4, ">I": 4}
+
+# results (data-access-result and action-result share these numbers)
+SUCCESS = const(0x00)
+HARDWARE_FAULT = const(0x01)
+TEMPORARY_FAILURE = const(0x02)
+OTHER_REASON = const(0xFA)
+
+
+def _length(b, pos, end):
+    # A-XDR / DER-style length: < 0x80 one byte, 0x81 nn, 0x82 nn nn.
+    if pos >= end:
+        raise FormatError("length truncated")
+    v = b[pos]
+    if v < 0x80:
+        return v, pos + 1
+    if v == 0x81 and pos + 2 <= end:
+        return b[pos + 1], pos + 2
+    if v == 0x82 and pos + 3 <= end:
+        return (b[pos + 1] << 8) | b[pos + 2], pos + 3
+    raise FormatError("bad length encoding")
+
+
+def skip(b, pos, end, depth=0):
+    """End offset of the A-XDR element at b[pos]; FormatError if it does not fit."""
+    if pos >= end:
+        raise FormatError("data truncated")
+    tag = b[pos]
+    pos += 1
+    if tag == NULL:
+        return pos
+    if tag == ARRAY or tag == STRUCTURE:
+        count, pos = _length(b, pos, end)
+        if depth >= MAX_DEPTH or count > end - pos:
+            raise FormatError("array or structure too deep or too long")
+        for _ in range(count):
+            pos = skip(b, pos, end, depth + 1)
+        return pos
+    if tag == OCTET_STRING:
+        ln, pos = _length(b, pos, end)
+    else:
+        fmt = _FIXED.get(tag)
+        if fmt is None:
+            raise FormatError("unknown A-XDR tag %02x" % tag)
+        ln = _SIZE[fmt]
+    if pos + ln > end:
+        raise FormatError("data truncated")
+    return pos + ln
+
+
+def request(content):
+    """Parse an Access-Request -> (invoke id memoryview (4), specs, data): specs a
+    list of (kind, class id, OBIS memoryview (6), attribute or method id), data a
+    list of memoryviews, one A-XDR element per spec."""
+    b = memoryview(content)
+    n = len(b)
+    if n < 7 or b[0] != ACCESS_REQUEST:
+        raise FormatError("not a DLMS Access-Request")
+    if b[5] != NULL:
+        raise FormatError("date-time must be absent")
+    count, pos = _length(b, 6, n)
+    if not 0 < count <= MAX_SPECS:
+        raise FormatError("bad specification count %d" % count)
+    specs = []
+    for i in range(count):
+        if pos + 10 > n:
+            raise FormatError("specification %d truncated" % (i + 1))
+        kind = b[pos]
+        if kind < GET or kind > ACTION:
+            raise FormatError("specification %d: unknown kind %02x" % (i + 1, kind))
+        specs.append((kind, struct.unpack_from(">H", b, pos + 1)[0], b[pos + 3:pos + 9],
+                      b[pos + 9]))
+        pos += 10
+    ndata, pos = _length(b, pos, n)
+    if ndata != count:
+        raise FormatError("%d data for %d specifications" % (ndata, count))
+    data = []
+    for _ in range(count):
+        end = skip(b, pos, n)
+        data.append(b[pos:end])
+        pos = end
+    if pos != n:
+        raise FormatError("%d trailing bytes" % (n - pos))
+    return b[1:5], specs, data
+
+
+def value(v, tag):
+    """The number in a one-element memoryview v, which must carry this fixed tag."""
+    if v[0] != tag:
+        raise FormatError("expected A-XDR tag %02x, got %02x" % (tag, v[0]))
+    return struct.unpack_from(_FIXED[tag], v, 1)[0]
+
+
+def _open(v, pos, tag, count):
+    # Check for a structure / array of count elements at v[pos]; return after header.
+    if v[pos] != tag or v[pos + 1] != count:
+        raise FormatError("unexpected data shape")
+    return pos + 2
+
+
+def _num(v, pos, tag):
+    if v[pos] != tag:
+        raise FormatError("expected A-XDR tag %02x, got %02x" % (tag, v[pos]))
+    fmt = _FIXED[tag]
+    return struct.unpack_from(fmt, v, pos + 1)[0], pos + 1 + _SIZE[fmt]
+
+
+def _octets(v, pos):
+    if v[pos] != OCTET_STRING:
+        raise FormatError("expected an octet-string")
+    ln, pos = _length(v, pos + 1, len(v))
+    return pos + ln
+
+
+def unit_charge(v):
+    """Charge unit_charge with one charge table entry -> (commodity scale, price
+    scale, charge per unit). v was checked by skip(), so only the shape is left."""
+    pos = _open(v, 0, STRUCTURE, 3)
+    pos = _open(v, pos, STRUCTURE, 2)
+    scale, pos = _num(v, pos, INTEGER)
+    price_scale, pos = _num(v, pos, INTEGER)
+    pos = _open(v, pos, STRUCTURE, 3)
+    _, pos = _num(v, pos, LONG_UNSIGNED)      # commodity reference: class id,
+    pos = _octets(v, pos)                     # logical name,
+    _, pos = _num(v, pos, INTEGER)            # attribute index
+    pos = _open(v, pos, ARRAY, 1)
+    pos = _open(v, pos, STRUCTURE, 2)
+    pos = _octets(v, pos)                     # charge table index
+    per_unit, pos = _num(v, pos, LONG)
+    if pos != len(v):
+        raise FormatError("unit_charge shape")
+    return scale, price_scale, per_unit
+
+
+def response(invoke, kinds, results):
+    """Access-Response content: invoke id echoed, null data per spec, and for spec i
+    (kinds[i], results[i])."""
+    n = len(kinds)
+    out = bytearray(9 + 3 * n)
+    out[0] = ACCESS_RESPONSE
+    out[1:5] = invoke
+    # out[5] date-time absent, out[6] access-request-specification absent: both 00
+    out[7] = n
+    # out[8:8+n] null data: already 00
+    pos = 8 + n
+    out[pos] = n
+    pos += 1
+    for i in range(n):
+        out[pos] = kinds[i]
+        out[pos + 1] = results[i]
+        pos += 2
+    return bytes(out)

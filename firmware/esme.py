@@ -1,0 +1,163 @@
+# ESME handlers: DLMS Access-Request sets and actions on the Charge and Credit
+# objects, as RTDS uses them (NOTES.md section 4):
+#   ECS07  Manage Debt: set Charge attributes 6 unit_charge_passive (time debts),
+#          8 period (time debts), 13 proportion (payment debt); actions method 2
+#          activate_passive_unit_charge (time debts), 4 update_total_amount_remaining
+#   ECS07a Reset Debt Register: one action, Charge method 5, double-long 0
+#   ECS04b Reset Meter Balance: Credit method 2 set_amount_to_value
+#   ECS09  Activate Emergency Credit: one action, emergency Credit method 3
+# Sets answer a data-access-result, actions an action-result, both with null data;
+# once one fails the rest are not executed and answer other-reason (RTDS ERROR).
+import struct
+from micropython import const
+
+import dlms
+import meter
+from dlms import FormatError
+
+CLASS_CREDIT = const(112)
+CLASS_CHARGE = const(113)
+_OBIS_CREDIT = const(0x0000130A)   # 0-0:19.10.e.255, e 0 meter balance, 1 emergency, 2 acc. debt
+_OBIS_CHARGE = const(0x00001314)   # 0-0:19.20.e.255, e 1 time debt 1, 2 time debt 2, 3 payment
+
+_CREDIT_KEYS = ("balance", "ec_balance", "acc_debt")
+_PERIOD = {3600: 0, 86400: 1}  # Charge period (s) -> freq
+
+
+def _object(spec):
+    # (class id, OBIS) -> ("charge", register 0..2) or ("credit", 0..2); else FormatError
+    ab_cd, ef = struct.unpack_from(">IH", spec[2], 0)
+    e = ef >> 8
+    if ef & 0xFF == 0xFF:
+        if spec[1] == CLASS_CHARGE and ab_cd == _OBIS_CHARGE and 1 <= e <= 3:
+            return 0, e - 1
+        if spec[1] == CLASS_CREDIT and ab_cd == _OBIS_CREDIT and e <= 2:
+            return 1, e
+    raise FormatError("object %d not known here" % spec[1])
+
+
+def _rate(v):
+    # unit_charge -> recovery amount per period in 0.00001 GBP
+    _, price_scale, per_unit = dlms.unit_charge(v)
+    exp = price_scale + 5
+    if per_unit < 0 or exp < 0 or exp > 9:
+        raise FormatError("charge per unit out of range")
+    rate = per_unit * 10 ** exp
+    if rate > meter.MAX_AMOUNT:
+        raise FormatError("charge per unit out of range")
+    return rate
+
+
+def _plan(name, specs, data):
+    # Decode and check every specification against the use case; nothing runs yet.
+    if name in ("ECS07a", "ECS09") and len(specs) != 1:
+        raise FormatError("%s takes exactly one action" % name)
+    ops = []
+    for i in range(len(specs)):
+        s = specs[i]
+        v = data[i]
+        kind, sid = s[0], s[3]
+        obj, idx = _object(s)
+        op = None
+        if name == "ECS07" and obj == 0:
+            if kind == dlms.SET:
+                if sid == 6 and idx < 2:
+                    op = (_set_passive, idx, _rate(v))
+                elif sid == 8 and idx < 2:
+                    p = dlms.value(v, dlms.DOUBLE_LONG_UNSIGNED)
+                    if p not in _PERIOD:
+                        raise FormatError("period must be 3600 or 86400")
+                    op = (_set_period, idx, _PERIOD[p])
+                elif sid == 13 and idx == 2:
+                    p = dlms.value(v, dlms.LONG_UNSIGNED)
+                    if p > meter.PCT_FULL:
+                        raise FormatError("proportion above 100 %")
+                    op = (_set_proportion, idx, p)
+            elif kind == dlms.ACTION:
+                if sid == 2 and idx < 2:
+                    if dlms.value(v, dlms.INTEGER) != 0:
+                        raise FormatError("activate_passive_unit_charge takes 0")
+                    op = (_activate, idx, 0)
+                elif sid == 4:
+                    op = (_update, idx, dlms.value(v, dlms.DOUBLE_LONG))
+        elif name == "ECS07a" and obj == 0 and kind == dlms.ACTION and sid == 5:
+            if dlms.value(v, dlms.DOUBLE_LONG) != 0:
+                raise FormatError("a reset sets the amount to 0")
+            op = (_reset, idx, 0)
+        elif name == "ECS04b" and obj == 1 and kind == dlms.ACTION and sid == 2:
+            x = dlms.value(v, dlms.DOUBLE_LONG)
+            if idx and x < 0:
+                raise FormatError("credit amount below zero")
+            op = (_set_credit, idx, x)
+        elif name == "ECS09" and obj == 1 and idx == 1 and kind == dlms.ACTION and sid == 3:
+            if dlms.value(v, dlms.INTEGER) != 0:
+                raise FormatError("invoke_credit takes 0")
+            op = (_invoke_credit, idx, 0)
+        if op is None:
+            raise FormatError("specification %d is not part of %s" % (i + 1, name))
+        ops.append(op)
+    return ops
+
+
+def _set_passive(st, reg, rate):
+    st[meter.RECOVERY[reg]]["passive"] = rate
+    return dlms.SUCCESS
+
+
+def _set_period(st, reg, freq):
+    st[meter.RECOVERY[reg]]["freq"] = freq
+    return dlms.SUCCESS
+
+
+def _set_proportion(st, reg, pct):
+    st[meter.RECOVERY[reg]]["pct"] = pct
+    return dlms.SUCCESS
+
+
+def _activate(st, reg, _):
+    r = st[meter.RECOVERY[reg]]
+    r["rate"] = r["passive"]
+    return dlms.SUCCESS
+
+
+def _update(st, reg, delta):
+    ok = meter.set_debt(st, reg, st[meter.REGISTERS[reg]] + delta)
+    return dlms.SUCCESS if ok else dlms.OTHER_REASON
+
+
+def _reset(st, reg, _):
+    # Recovery settings stay as they are; success iff the register is zero after.
+    meter.set_debt(st, reg, 0)
+    return dlms.SUCCESS if st[meter.REGISTERS[reg]] == 0 else dlms.OTHER_REASON
+
+
+def _set_credit(st, idx, x):
+    st[_CREDIT_KEYS[idx]] = x
+    return dlms.SUCCESS
+
+
+def _invoke_credit(st, idx, _):
+    return dlms.SUCCESS if meter.activate_emergency_credit(st) else dlms.OTHER_REASON
+
+
+def execute(st, name, content):
+    """Run ESME use case name on DLMS content; return the Access-Response content."""
+    invoke, specs, data = dlms.request(content)
+    ops = _plan(name, specs, data)
+    fault = meter.take_fault(st, 1)
+    n = len(ops)
+    kinds = bytearray(n)
+    results = bytearray(n)
+    failed = False
+    for i in range(n):
+        kinds[i] = specs[i][0]
+        if failed:
+            r = dlms.OTHER_REASON
+        elif fault and fault[0] == i + 1:
+            r = fault[1]
+        else:
+            op = ops[i]
+            r = op[0](st, op[1], op[2])
+        results[i] = r
+        failed = r != dlms.SUCCESS
+    return dlms.response(invoke, kinds, results)

@@ -1,0 +1,129 @@
+# GBZ (GBCS ZigBee) content: components carrying ZCL frames, NOTES.md section 3.
+#
+#   01 09 | component count | components
+#   component: control (1) | cluster id (2, big-endian) | length (2) | ZCL frame
+#   ZCL frame: frame control | sequence number | command id | payload (little-endian)
+#
+# Parsing returns memoryview slices of the caller's buffer (no copies); anything that
+# lies (lengths, counts, flags, trailing bytes, values out of range) is a FormatError.
+import struct
+from micropython import const
+
+from meter import FormatError
+
+PROFILE_HI = const(0x01)
+PROFILE_LO = const(0x09)
+MAX_COMPONENTS = const(8)
+CTRL_LAST = const(0x01)        # control byte of the last component; others carry 00
+FC_COMMAND = const(0x01)       # cluster-specific, client to server
+FC_RESPONSE = const(0x08)      # profile-wide command, server to client
+CMD_DEFAULT_RESPONSE = const(0x0B)
+
+CLUSTER_PREPAYMENT = const(0x0705)
+CMD_SELECT_EC = const(0x00)
+CMD_CHANGE_DEBT = const(0x02)
+CMD_CREDIT_ADJUSTMENT = const(0x05)
+
+# ZCL status codes
+SUCCESS = const(0x00)
+FAILURE = const(0x01)
+INVALID_VALUE = const(0x87)
+HARDWARE_FAILURE = const(0xC0)
+NOT_EXECUTED_CMD = const(0xFF)  # answered command id of components not executed
+
+MAX_COLL_MINUTES = const(1439)
+MAX_PERCENT = const(10000)     # 100.00 %
+
+
+def components(content):
+    """Split GBZ content into a list of (control, cluster, seq, command, payload),
+    payload a memoryview of the ZCL payload."""
+    b = memoryview(content)
+    n = len(b)
+    if n < 3 or b[0] != PROFILE_HI or b[1] != PROFILE_LO:
+        raise FormatError("not GBZ content")
+    count = b[2]
+    if not 0 < count <= MAX_COMPONENTS:
+        raise FormatError("bad component count %d" % count)
+    out = []
+    pos = 3
+    for i in range(count):
+        if pos + 5 > n:
+            raise FormatError("component %d truncated" % (i + 1))
+        ctrl, cluster, length = struct.unpack_from(">BHH", b, pos)
+        if ctrl != (CTRL_LAST if i == count - 1 else 0):
+            raise FormatError("component %d: bad control byte %02x" % (i + 1, ctrl))
+        pos += 5
+        end = pos + length
+        if length < 3 or end > n:
+            raise FormatError("component %d: length %d lies" % (i + 1, length))
+        if b[pos] != FC_COMMAND:
+            raise FormatError("component %d: frame control %02x" % (i + 1, b[pos]))
+        out.append((ctrl, cluster, b[pos + 1], b[pos + 2], b[pos + 3:end]))
+        pos = end
+    if pos != n:
+        raise FormatError("%d trailing bytes" % (n - pos))
+    return out
+
+
+def change_debt(p):
+    """Prepayment Change Debt payload -> (issuer event id, amount, recovery method,
+    amount type, start time, collection time, frequency, recovery amount,
+    percentage)."""
+    if len(p) < 5:
+        raise FormatError("Change Debt truncated")
+    label = p[4]
+    if len(p) != 5 + label + 19:
+        raise FormatError("Change Debt length does not match its label")
+    issuer = struct.unpack_from("<I", p, 0)[0]
+    amount, method, atype, start, coll, freq, rec, pct = \
+        struct.unpack_from("<iBBIHBiH", p, 5 + label)
+    if method > 1 or atype > 5 or freq > 1 or coll > MAX_COLL_MINUTES \
+            or rec < 0 or pct > MAX_PERCENT:
+        raise FormatError("Change Debt field out of range")
+    return issuer, amount, method, atype, start, coll, freq, rec, pct
+
+
+def credit_adjustment(p):
+    """Prepayment Credit Adjustment payload -> (issuer event id, start time, type
+    (0 incremental, 1 absolute), value)."""
+    if len(p) != 13:
+        raise FormatError("Credit Adjustment length %d" % len(p))
+    v = struct.unpack_from("<IIBi", p, 0)
+    if v[2] > 1:
+        raise FormatError("Credit Adjustment type %d" % v[2])
+    return v
+
+
+def select_emergency_credit(p):
+    """Select Available Emergency Credit payload -> (command issue time,
+    originating device (0 ESI, 1 meter, 2 IHD))."""
+    if len(p) != 5:
+        raise FormatError("Select Emergency Credit length %d" % len(p))
+    v = struct.unpack_from("<IB", p, 0)
+    if v[1] > 2:
+        raise FormatError("originating device %d" % v[1])
+    return v
+
+
+def default_responses(comps, answers):
+    """GBZ Response content: one ZCL Default Response per component of comps (as
+    returned by components()), answers a list of (command id answered, status)."""
+    n = len(comps)
+    out = bytearray(3 + 10 * n)
+    out[0] = PROFILE_HI
+    out[1] = PROFILE_LO
+    out[2] = n
+    pos = 3
+    for i in range(n):
+        c = comps[i]
+        a = answers[i]
+        struct.pack_into(">BHHBBBBB", out, pos, c[0], c[1], 5, FC_RESPONSE, c[2],
+                         CMD_DEFAULT_RESPONSE, a[0], a[1])
+        pos += 10
+    return bytes(out)
+
+
+def alert(code, when):
+    """Critical Alert content: 01 09 00 | alert code | UTC seconds since 2000."""
+    return struct.pack(">BBBHI", PROFILE_HI, PROFILE_LO, 0, code, when)

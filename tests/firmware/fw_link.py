@@ -1,0 +1,94 @@
+# The frame receiver and encoder, run in the unix port.
+import link
+from fwtest import raises
+
+
+def feed_all(rx, data, now=0):
+    out = []
+    for b in data:
+        r = rx.feed(b, now)
+        if r:
+            out.append((r[0], r[1], r[2], r[3], bytes(r[4])) if r[0] == "frame" else r)
+    return out
+
+
+def test_round_trip():
+    rx = link.Receiver()
+    f = link.encode(link.T_DIAG, 7, b'{"op":"ping"}')
+    assert feed_all(rx, f) == [("frame", link.T_DIAG, link.FINAL, 7, b'{"op":"ping"}')]
+
+
+def test_empty_and_max_payload():
+    rx = link.Receiver()
+    big = bytes(range(256)) * 16
+    assert len(big) == link.MAX_PAYLOAD
+    got = feed_all(rx, link.encode(link.T_GBCS, 1, b"") + link.encode(link.T_GBCS, 2, big))
+    assert [g[3] for g in got] == [1, 2]
+    assert got[1][4] == big
+
+
+def test_oversize_payload_refused_by_encoder():
+    raises(ValueError, link.encode, link.T_GBCS, 1, bytes(link.MAX_PAYLOAD + 1))
+
+
+def test_noise_before_and_between_frames():
+    rx = link.Receiver()
+    f = link.encode(link.T_DIAG, 3, b"abc")
+    noise = b"\x00\xffGGxG\x4d\x47"  # includes false starts of the magic
+    got = feed_all(rx, noise + f + b"GM" + noise + f)
+    frames = [g for g in got if g[0] == "frame"]
+    assert len(frames) == 2 and frames[0][4] == b"abc"
+
+
+def test_crc_mismatch_naks_with_seq():
+    rx = link.Receiver()
+    f = bytearray(link.encode(link.T_GBCS, 9, b"hello"))
+    f[10] ^= 1
+    assert feed_all(rx, f) == [("nak", link.NAK_CRC, 9)]
+    # and the next good frame still gets through
+    assert feed_all(rx, link.encode(link.T_GBCS, 10, b"x"))[0][3] == 10
+
+
+def test_lying_length_caught_by_header_check():
+    rx = link.Receiver()
+    f = bytearray(link.encode(link.T_GBCS, 4, b"hello"))
+    f[6] += 3  # claims 8 bytes: the header check no longer matches
+    got = feed_all(rx, f)
+    assert got[0][:2] == ("nak", link.NAK_HEADER)
+
+
+def test_oversize_length_with_valid_header_check():
+    rx = link.Receiver()
+    h = bytearray(b"GM\x01\x01\x05\x10\x01\x00")  # length 0x1001 = 4097
+    h[7] = link.crc8(h, 7)
+    assert feed_all(rx, h) == [("nak", link.NAK_OVERSIZE, 5)]
+    assert rx.n == 0
+
+
+def test_partial_frame_times_out():
+    rx = link.Receiver()
+    f = link.encode(link.T_GBCS, 6, b"hello")
+    feed_all(rx, f[:10], now=1000)
+    assert rx.expired(1000 + link.BYTE_TIMEOUT_MS - 1) is None
+    assert rx.expired(1000 + link.BYTE_TIMEOUT_MS + 1) == ("nak", link.NAK_TIMEOUT, 6)
+    assert rx.n == 0
+    assert feed_all(rx, f)[0][3] == 6
+
+
+def test_want_never_reads_past_a_frame():
+    rx = link.Receiver()
+    f = link.encode(link.T_GBCS, 1, b"12345")
+    assert rx.want() == 1
+    feed_all(rx, f[:2])
+    assert rx.want() == link.HEADER - 2
+    feed_all(rx, f[2:link.HEADER])
+    assert rx.want() == len(f) - link.HEADER
+    assert len(feed_all(rx, f[link.HEADER:])) == 1
+    assert rx.want() == 1
+
+
+def test_software_crc32_matches_binascii():
+    import binascii
+    for data in (b"", b"123456789", bytes(range(256)) * 3):
+        assert link.crc32_soft(data) == binascii.crc32(data)
+    assert link.crc32_soft(b"123456789") == 0xCBF43926  # the CRC-32 check value

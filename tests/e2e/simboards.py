@@ -15,7 +15,7 @@ GBMETER = str(Path(sys.executable).parent / "gbmeter")
 VARIANTS = {
     "py": [],
     "mpy": ["--mpy"],
-    "heap64k": ["--heap", "64K"],
+    "heap64k": ["--mpy", "--heap", "64K"],  # small boards run compiled modules
 }
 
 

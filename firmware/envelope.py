@@ -1,0 +1,235 @@
+# GBCS security at the meter: which Commands may run, and the signed Responses and
+# Alerts the meter sends back (../shared/gbcs/NOTES.md sections 2.1-2.3).
+#
+# A Command is accepted only if every check passes, in this order; the first that
+# fails names the alert the meter sends, and nothing executes, no counter moves:
+#   1 MAC header and General-Signing APDU well formed, CRA 01, signed   8F1E
+#   2 recipient is this meter                                            8F53
+#   3 message code known for this device type (and this profile)        8F1E
+#   4 originator is a trust anchor whose role may run that use case     8F30
+#   5 originator counter above the last one accepted from that party   8F53
+#   6 ACB MAC valid (Z = ECDH of the meter's and the ACB's KA keys)     8F53
+#   7 Supplier signature valid (the anchor's DS key)                    8F3D
+#   8 content matches the use case (the handler's own parse)            8F1E
+# After RUN_LIMIT rejected Commands in a row the meter adds 8F60 (unusual numbers of
+# malformed, out-of-order or unexpected Commands) and starts counting again.
+#
+# Security keys live in the meter state, so they are committed like everything else:
+#   keys     {"ds": private key hex, "ka": private key hex} made on the meter
+#   anchors  {system title hex: {"role": 2|3|4, "ds": public hex, "ka": public hex}}
+# Derived values are cached in RAM only: the ECDH secret per party and a comb table
+# for each trusted signing key (p256.table), rebuilt after provisioning.
+import struct
+
+from micropython import const
+
+import gbcsmac
+import p256
+import usecases
+
+A_FORMAT = const(0x8F1E)
+A_AUTHORITY = const(0x8F30)
+A_TRUST = const(0x8F3D)
+A_AUTH = const(0x8F53)
+A_RUN = const(0x8F60)
+RUN_LIMIT = const(5)
+
+CRA_COMMAND = const(1)
+CRA_RESPONSE = const(2)
+CRA_ALERT = const(3)
+
+
+class Reject(Exception):
+    """A Command refused; args[0] is the alert code, args[1] the reason (for tests)."""
+
+
+def _der_len(mv, o):
+    # DER-style length at o: (length, offset after it).
+    n = len(mv)
+    if o >= n:
+        raise ValueError
+    b = mv[o]
+    if b < 0x80:
+        return b, o + 1
+    if b == 0x81 and o + 1 < n:
+        return mv[o + 1], o + 2
+    if b == 0x82 and o + 2 < n:
+        return (mv[o + 1] << 8) | mv[o + 2], o + 3
+    raise ValueError
+
+
+def _put_len(n):
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x100:
+        return bytes((0x81, n))
+    return bytes((0x82, n >> 8, n & 0xFF))
+
+
+def parse_apdu(mv):
+    """Fields of a General-Signing APDU that fills mv exactly:
+    (cra, counter, originator, recipient, message code, content offset, content end,
+    signature offset or -1). Offsets are into mv; ValueError if malformed."""
+    n = len(mv)
+    if n < 33 or mv[0] != 0xDF or mv[1] != 0x09 or mv[11] != 8 or mv[20] != 8:
+        raise ValueError
+    cra = mv[2]
+    counter = struct.unpack_from(">Q", mv, 3)[0]
+    o = 29
+    if mv[o] == 0x0C:
+        o += 13
+    elif mv[o] != 0:
+        raise ValueError
+    else:
+        o += 1
+    if o + 3 > n or mv[o] != 2:
+        raise ValueError
+    code = (mv[o + 1] << 8) | mv[o + 2]
+    clen, c0 = _der_len(mv, o + 3)
+    end = c0 + clen
+    if end >= n:
+        raise ValueError
+    if mv[end] == 0x40 and end + 65 == n:
+        return cra, counter, mv[12:20], mv[21:29], code, c0, end, end + 1
+    if mv[end] == 0 and end + 1 == n:
+        return cra, counter, mv[12:20], mv[21:29], code, c0, end, -1
+    raise ValueError
+
+
+def build_apdu(cra, counter, originator, recipient, code, content, sign_key=None):
+    """A General-Signing APDU without date-time; signed (40 + r||s over APDU[1:] up to
+    the end of the content) when sign_key is given, else signature length 00."""
+    head = struct.pack(">BBBQB", 0xDF, 0x09, cra, counter, 8)
+    body = (head + bytes(originator) + b"\x08" + bytes(recipient) + b"\x00\x02"
+            + struct.pack(">H", code) + _put_len(len(content)) + bytes(content))
+    if sign_key is None:
+        return body + b"\x00"
+    return body + b"\x40" + p256.sign(sign_key, memoryview(body)[1:])
+
+
+class Security:
+    """RAM caches over the keys in the meter state, and the run of rejected Commands."""
+
+    def __init__(self):
+        self.tables = {}   # system title hex -> p256.Table of its DS key
+        self.z = {}        # system title hex -> ECDH secret with the meter's KA key
+        self.bad_run = 0
+
+    def forget(self):
+        self.tables = {}
+        self.z = {}
+
+    def _z(self, st, who):
+        z = self.z.get(who)
+        if z is None:
+            z = p256.ecdh(bytes.fromhex(st["keys"]["ka"]),
+                          bytes.fromhex(st["anchors"][who]["ka"]))
+            self.z[who] = z
+        return z
+
+    def _table(self, st, who):
+        t = self.tables.get(who)
+        if t is None:
+            t = p256.table(bytes.fromhex(st["anchors"][who]["ds"]))
+            self.tables[who] = t
+        return t
+
+    def check(self, st, data, supports):
+        """Run checks 1-7 on a COMMAND (MAC-headed bytes). Returns (use-case row,
+        originator hex, counter, content memoryview); raises Reject.
+        supports(row) says whether this meter's profile knows the use case."""
+        mv = memoryview(data)
+        try:
+            o, n = gbcsmac.parse_header(mv)
+            apdu = mv[o:o + n]
+            cra, counter, orig, recip, code, c0, c1, sig = parse_apdu(apdu)
+        except ValueError:
+            raise Reject(A_FORMAT, "malformed MAC header or General-Signing APDU")
+        if cra != CRA_COMMAND or sig < 0:
+            raise Reject(A_FORMAT, "not a signed Command")
+        if "keys" not in st:
+            raise Reject(A_AUTH, "meter not provisioned")
+        if bytes(recip).hex() != st["id"]:
+            raise Reject(A_AUTH, "recipient is not this meter")
+        row = usecases.find(code)
+        if row is None or row[2] != st["device"] or not supports(row):
+            raise Reject(A_FORMAT, "unknown message code %04X" % code)
+        who = bytes(orig).hex()
+        anchor = st["anchors"].get(who)
+        if anchor is None or anchor["role"] not in row[4]:
+            raise Reject(A_AUTHORITY, "originator %s may not run %s" % (who, row[1]))
+        if counter <= st["counters"].get(who, 0):
+            raise Reject(A_AUTH, "originator counter %d not above the last accepted" % counter)
+        acb = acb_of(st)
+        if acb is None:
+            raise Reject(A_AUTH, "no ACB provisioned")
+        key = gbcsmac.mac_key(self._z(st, acb), orig, cra, counter, recip)
+        if gbcsmac.tag(key, orig, apdu) != bytes(mv[o + n:]):
+            raise Reject(A_AUTH, "MAC does not verify")
+        if not p256.verify(self._table(st, who), apdu[1:c1], apdu[sig:sig + 64]):
+            raise Reject(A_TRUST, "signature does not verify")
+        return row, who, counter, apdu[c0:c1]
+
+    def response(self, st, who, counter, code, content):
+        """The signed Response to a Command from `who` with `counter`."""
+        return build_apdu(CRA_RESPONSE, counter, bytes.fromhex(st["id"]), bytes.fromhex(who),
+                          code, content, bytes.fromhex(st["keys"]["ds"]))
+
+    def critical_alert(self, st, code):
+        """A signed critical Alert (message code 1000) to the Supplier; uses up one
+        alert counter value (st["alert_ctr"]), which the caller commits. A meter not
+        yet provisioned has no key to sign with and sends it unsigned."""
+        st["alert_ctr"] += 1
+        content = struct.pack(">BBBHI", 0x01, 0x09, 0, code, st["clock"])
+        key = st["keys"]["ds"] if "keys" in st else None
+        return build_apdu(CRA_ALERT, st["alert_ctr"], bytes.fromhex(st["id"]),
+                          bytes.fromhex(supplier_of(st) or "00" * 8),
+                          usecases.ALERT_CRITICAL, content, key and bytes.fromhex(key))
+
+    def non_critical_alert(self, st, code):
+        """A MAC'd non-critical Alert (message code 1001, DLMS data-notification with
+        the alert code and a COSEM date-time) for the Supplier."""
+        st["alert_ctr"] += 1
+        ctr = st["alert_ctr"]
+        sup = supplier_of(st)
+        content = (struct.pack(">BI", 0x0F, 0x20000000 | (ctr & 0xFFFFFF))
+                   + b"\x00\x02\x02\x12" + struct.pack(">H", code) + b"\x09\x0c"
+                   + cosem_datetime(st["clock"]))
+        apdu = build_apdu(CRA_ALERT, ctr, bytes.fromhex(st["id"]),
+                          bytes.fromhex(sup or "00" * 8), usecases.ALERT_NON_CRITICAL, content)
+        if sup is None or "ka" not in st["anchors"][sup]:
+            return apdu
+        return gbcsmac.wrap(self._z(st, sup), apdu)
+
+
+def _lowest(st, role):
+    best = None
+    for who, a in st.get("anchors", {}).items():
+        if a["role"] == role and (best is None or who < best):
+            best = who
+    return best
+
+
+def supplier_of(st):
+    return _lowest(st, usecases.SUPPLIER)
+
+
+def acb_of(st):
+    return _lowest(st, usecases.ACB)
+
+
+def cosem_datetime(t):
+    """12-byte COSEM date-time of UTC seconds since 2000-01-01 (day of week, hundredths
+    and deviation not specified, as in RTDS)."""
+    days, rem = divmod(t, 86400)
+    # civil date from days since 2000-03-01 (a leap cycle starts there)
+    d = days - 60 + 146097 * 4  # keep it positive for dates before 2000-03-01
+    era, doe = divmod(d, 146097)
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = 2000 - 1600 + 400 * era + yoe + (1 if month <= 2 else 0)
+    return struct.pack(">HBBBBBBBHB", year, month, day, 0xFF, rem // 3600, rem // 60 % 60,
+                       rem % 60, 0, 0x8000, 0xFF)

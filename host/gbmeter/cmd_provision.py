@@ -1,0 +1,73 @@
+"""gbmeter provision: give a meter its identity, key pairs and trust anchors."""
+
+import json
+
+from gbmeter import gbcs, keys
+from gbmeter.link import Link
+from gbmeter.session import ACB, NETWORK_OPERATOR, SUPPLIER, Session
+
+
+def register(sub):
+    p = sub.add_parser("provision", help="give a meter its identity, keys and trust anchors",
+                       description="Over the local port: set the meter's device type and "
+                       "system title, trust the Supplier, ACB and Network Operator of the key "
+                       "folder (roles from each certificate's OU), and have the meter make its "
+                       "own DS and KA key pairs. Their public keys are saved for the host.")
+    p.add_argument("--port", required=True)
+    p.add_argument("--device", choices=("esme", "gsme"), required=True)
+    p.add_argument("--id", required=True, help="the meter's system title (16 hex digits)")
+    p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
+    p.add_argument("--supplier", help="Supplier system title (default: the lowest)")
+    p.add_argument("--acb", help="ACB system title (default: the lowest)")
+    p.add_argument("--network-operator", help="Network Operator system title (default: the lowest)")
+    p.add_argument("--profile", help="device profile stored on the meter")
+    p.add_argument("--keep-keys", action="store_true",
+                   help="keep the meter's existing key pairs instead of making new ones")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def _anchor(party):
+    a = {"role": party.role}
+    for usage, pub in (("ds", party.ds_pub), ("ka", party.ka_pub)):
+        if pub is not None:
+            a[usage] = gbcs.public_point(pub)[1:].hex()
+    return a
+
+
+def run(args):
+    s = Session(args.keys, args.supplier, args.acb)
+    meter_id = keys.normalise_title(args.id)
+    anchors = {s.supplier.eui: _anchor(s.supplier)}
+    acb = s.keys.pick(ACB, args.acb)
+    anchors[acb.eui] = _anchor(acb)
+    nos = s.keys.by_role(NETWORK_OPERATOR)
+    if args.network_operator or nos:
+        no = s.keys.pick(NETWORK_OPERATOR, args.network_operator)
+        anchors[no.eui] = _anchor(no)
+    req = {"device": args.device, "id": meter_id, "anchors": anchors,
+           "new_keys": not args.keep_keys}
+    if args.profile:
+        req["profile"] = args.profile
+    with Link(args.port) as link:
+        reply = link.diag("provision", timeout=30, **req)
+    record = {"device": reply["device"], "ds": reply["ds"], "ka": reply["ka"],
+              "supplier": s.supplier.eui, "acb": acb.eui}
+    s.save_meter(meter_id, record)
+    certs = []
+    if s.keys.has_root():
+        for usage in ("ds", "ka"):
+            certs.append(str(keys.issue_device_cert(s.keys, meter_id, bytes.fromhex("04" + reply[usage]), usage)))
+    out = {"id": meter_id, "device": reply["device"], "ds_public_key": reply["ds"],
+           "ka_public_key": reply["ka"], "trust_anchors": {k: keys.role_name(v["role"]) for k, v in anchors.items()},
+           "saved": str(s.state / "meters" / f"{meter_id}.json"), "certificates": certs}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"provisioned {reply['device'].upper()} {meter_id}")
+        print(f"  DS public key {reply['ds']}")
+        print(f"  KA public key {reply['ka']}")
+        for k, v in out["trust_anchors"].items():
+            print(f"  trusts {k} as {v}")
+        print(f"  saved for the host in {out['saved']}" + (f" and {len(certs)} certificates" if certs else ""))
+    return 0

@@ -1,0 +1,26 @@
+"""gbmeter send: send a raw GBCS COMMAND and check the answer."""
+
+import json
+
+from gbmeter.cmd_parse import read_hex_arg
+from gbmeter.link import Link
+from gbmeter.session import Session, describe
+
+
+def register(sub):
+    p = sub.add_parser("send", help="send a COMMAND (hex or file) and verify the Response")
+    p.add_argument("command", metavar="HEX|FILE")
+    p.add_argument("--port", required=True)
+    p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
+    p.add_argument("--supplier")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    command = read_hex_arg(args.command)
+    s = Session(args.keys, args.supplier)
+    with Link(args.port) as link:
+        result = s.send(link, command)
+    print(json.dumps(result) if args.json else describe(result))
+    return 0 if result["ok"] else 2

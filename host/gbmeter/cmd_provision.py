@@ -35,22 +35,20 @@ def _anchor(party):
     return a
 
 
-def run(args):
-    s = Session(args.keys, args.supplier, args.acb)
-    meter_id = keys.normalise_title(args.id)
+def provision(s, link, device, meter_id, acb=None, network_operator=None, profile=None,
+              new_keys=True):
+    """Provision the meter on `link` for Session `s`; returns the summary dict."""
+    meter_id = keys.normalise_title(meter_id)
     anchors = {s.supplier.eui: _anchor(s.supplier)}
-    acb = s.keys.pick(ACB, args.acb)
+    acb = s.keys.pick(ACB, acb)
     anchors[acb.eui] = _anchor(acb)
-    nos = s.keys.by_role(NETWORK_OPERATOR)
-    if args.network_operator or nos:
-        no = s.keys.pick(NETWORK_OPERATOR, args.network_operator)
+    if network_operator or s.keys.by_role(NETWORK_OPERATOR):
+        no = s.keys.pick(NETWORK_OPERATOR, network_operator)
         anchors[no.eui] = _anchor(no)
-    req = {"device": args.device, "id": meter_id, "anchors": anchors,
-           "new_keys": not args.keep_keys}
-    if args.profile:
-        req["profile"] = args.profile
-    with Link(args.port) as link:
-        reply = link.diag("provision", timeout=30, **req)
+    req = {"device": device, "id": meter_id, "anchors": anchors, "new_keys": new_keys}
+    if profile:
+        req["profile"] = profile
+    reply = link.diag("provision", timeout=30, **req)
     record = {"device": reply["device"], "ds": reply["ds"], "ka": reply["ka"],
               "supplier": s.supplier.eui, "acb": acb.eui}
     s.save_meter(meter_id, record)
@@ -61,12 +59,21 @@ def run(args):
     out = {"id": meter_id, "device": reply["device"], "ds_public_key": reply["ds"],
            "ka_public_key": reply["ka"], "trust_anchors": {k: keys.role_name(v["role"]) for k, v in anchors.items()},
            "saved": str(s.state / "meters" / f"{meter_id}.json"), "certificates": certs}
+    return out
+
+
+def run(args):
+    s = Session(args.keys, args.supplier, args.acb)
+    with Link(args.port) as link:
+        out = provision(s, link, args.device, args.id, args.acb, args.network_operator,
+                        args.profile, not args.keep_keys)
+    certs = out["certificates"]
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"provisioned {reply['device'].upper()} {meter_id}")
-        print(f"  DS public key {reply['ds']}")
-        print(f"  KA public key {reply['ka']}")
+        print(f"provisioned {out['device'].upper()} {out['id']}")
+        print(f"  DS public key {out['ds_public_key']}")
+        print(f"  KA public key {out['ka_public_key']}")
         for k, v in out["trust_anchors"].items():
             print(f"  trusts {k} as {v}")
         print(f"  saved for the host in {out['saved']}" + (f" and {len(certs)} certificates" if certs else ""))

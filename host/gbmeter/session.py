@@ -233,3 +233,36 @@ def describe(result):
         parts = ", ".join(f"{r['part']} {r['status']}" for r in result.get("results", []))
         return head + f"success, Response signature verified ({parts})"
     return head + "FAILED: " + result.get("reason", "unknown")
+
+
+def run_chain(session, link, request, precommand, dcc_dir=None):
+    """The whole DCC chain for one Service Request, as `gbmeter sr --port` runs it:
+    the Supplier signs the PRECOMMAND, Parse and Correlate checks it against the
+    request, anomaly detection releases or quarantines it (a quarantined Command is
+    never sent), the ACB wraps it for the meter, and the Response is verified.
+    Returns the `send --json` result with `correlation` and `dcc` added."""
+    from gbmeter import dcc  # the DCC side is only needed here
+    signed = session.sign(precommand)
+    corr = dcc.correlate(request, signed, session.keys)
+    if not corr.correlates:
+        raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "
+                        "with the Service Request:\n" + corr.text(), exit_code=3)
+    verdict = dcc.Dcc(dcc_dir).check(signed)
+    verdict.require_release()
+    meter_id = codec.parse_apdu(signed)["recipient"].hex()
+    command = session.wrap(signed, meter_id)
+    session.used_counter(meter_id, request.counter)
+    result = session.send(link, command)
+    result["correlation"] = "correlates"
+    result["dcc"] = verdict.verdict
+    return result
+
+
+def meter_floor(link, supplier_eui):
+    """The last counter the meter accepted from this Supplier (0 if unknown or the
+    board's diagnostics are off), so counters stay new after the host lost its file."""
+    from gbmeter.link import MeterError
+    try:
+        return link.diag("registers").get("counters", {}).get(supplier_eui, 0)
+    except MeterError:
+        return 0

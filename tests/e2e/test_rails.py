@@ -35,8 +35,8 @@ def test_ping_cli_both_devices(start_board, variant):
         assert info["board"] == "unix"
         assert info["fw"]
         assert info["heap_free"] > 0
-        if variant == "heap64k":
-            assert info["heap_free"] < 64 * 1024
+        if variant == "smallheap":
+            assert info["heap_free"] < 128 * 1024
         text = gbmeter("ping", "--port", b.port)
         assert device.upper() in text.stdout
 

@@ -23,16 +23,23 @@ from gbmeter.dcc.anomaly import (  # noqa: F401
     QUARANTINE_EXIT, Dcc, Verdict, dcc_dir, inspect_packet, read_signed_precommand)
 from gbmeter.dcc.correlate import CORRELATE_FAIL_EXIT, Correlation, correlate  # noqa: F401
 from gbmeter.dcc.precommand import content, gbcs_seconds, parse_now, transform  # noqa: F401
-from gbmeter.errors import UserError
 
 
 def send_hook(request, precommand, args):
-    """`gbmeter sr FILE --port P`: run the whole chain for one Service Request.
+    """`gbmeter sr FILE --port P`: run the whole chain for one Service Request
+    (gbmeter.session.run_chain) and print the result; exit 0 only when the Response
+    meets the acceptance criterion."""
+    import json
 
-    The chain this hook is for: sign `precommand` with the Supplier's DS key
-    (gbcs.sign_precommand), correlate(request, signed, folder), then
-    Dcc(args.dcc_dir).check(signed).require_release() (a quarantined Command is
-    never sent), gbcs.wrap with the ACB's KA key and the meter's KA certificate,
-    send on args.port and verify the Response. Not wired yet: it stops before
-    anything is signed, counted or sent."""
-    raise UserError("sending needs the security chain; not available yet")
+    from gbmeter.errors import UserError
+    from gbmeter.link import Link
+    from gbmeter.session import Session, describe, run_chain
+
+    s = Session(args.keys, args.supplier)
+    if request.originator.hex() != s.supplier.eui:
+        raise UserError(f"the request's originator {request.originator.hex()} is not the "
+                        f"Supplier {s.supplier.eui} of {s.keys.path}")
+    with Link(args.port) as link:
+        result = run_chain(s, link, request, precommand, args.dcc_dir)
+    print(json.dumps(result) if args.json else describe(result))
+    return 0 if result["ok"] else 2

@@ -1,0 +1,35 @@
+"""gbmeter manage-debt: Update Debt (ECS07 / GCS04) through the DCC chain."""
+
+import json
+
+from gbmeter.debtverbs import add_common, update_debt
+from gbmeter.link import Link
+from gbmeter.session import Session, describe
+
+
+def register(sub):
+    p = sub.add_parser("manage-debt", help="add to the debt registers (Update Debt)",
+                       description="Amounts are incremental, in 0.00001 GBP, as the RTDS "
+                       "Update Debt cases use them.")
+    p.add_argument("--time1", type=int, default=0)
+    p.add_argument("--time2", type=int, default=0)
+    p.add_argument("--payment", type=int, default=0)
+    p.add_argument("--per-payment", type=int, default=0,
+                   help="payment debt share of each top-up (DebtRecoveryPerPayment)")
+    for n in (1, 2):
+        p.add_argument(f"--rate{n}", type=int, default=0, help=f"time debt {n} recovery per period")
+        p.add_argument(f"--period{n}", choices=("HOURLY", "DAILY"), default="DAILY")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    s = Session(args.keys, args.supplier)
+    with Link(args.port) as link:
+        hello = link.ping()
+        result = update_debt(s, link, hello["id"], hello["device"], args.time1, args.time2,
+                             args.payment, args.per_payment,
+                             {"rate": args.rate1, "period": args.period1},
+                             {"rate": args.rate2, "period": args.period2}, args.dcc_dir)
+    print(json.dumps(result) if args.json else describe(result))
+    return 0 if result["ok"] else 2

@@ -1,0 +1,32 @@
+"""gbmeter reset-debt: reset one debt register (ECS07a / GCS04a) through the DCC chain."""
+
+import json
+
+from gbmeter.debtverbs import add_common, reset_register
+from gbmeter.link import Link
+from gbmeter.session import Session, describe
+
+
+def register(sub):
+    p = sub.add_parser("reset-debt", help="reset one debt register to zero (SECMP0002)",
+                       description="Builds the Reset Debt Register Service Request, turns it "
+                       "into a PRECOMMAND as the DCC does, signs it as the Supplier, runs "
+                       "Parse and Correlate and anomaly detection, wraps it as the ACB, sends "
+                       "it and verifies the Response: success means the register is zero.")
+    p.add_argument("--register", choices=("time1", "time2", "payment"), required=True)
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def run(args):
+    s = Session(args.keys, args.supplier)
+    with Link(args.port) as link:
+        hello = link.ping()
+        result = reset_register(s, link, hello["id"], hello["device"], args.register,
+                                args.dcc_dir)
+    result["register"] = args.register
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(describe(result) + (f": {args.register} is zero" if result["ok"] else ""))
+    return 0 if result["ok"] else 2

@@ -12,3 +12,12 @@ def shared():
     if s is None:
         pytest.skip("../shared is absent: RTDS reference data and ZAZ1 keys not available")
     return s
+
+
+@pytest.fixture(autouse=True)
+def gbmeter_home(tmp_path_factory, monkeypatch):
+    """Default key and DCC folders go to a temporary home, never the checkout."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("GBMETER_HOME", str(home))
+    monkeypatch.setenv("GBMETER_DCC_DIR", str(home / "dcc"))
+    return home

@@ -16,7 +16,7 @@ import pytest
 from gbmeter.link import T_DIAG, T_DIAG_REPLY, T_GBCS, Link, LinkError, encode
 from gbmeter.paths import micropython, tool
 
-from simboards import GBMETER, wait_until
+from simboards import GBMETER, VARIANTS, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_ping_cli_both_devices(start_board, variant):
 def test_mpy_variant_deploys_compiled_modules(board, variant):
     names = {p.name for p in board.dir.iterdir()}
     assert "main.py" in names and "board.json" in names
-    if variant == "mpy":
+    if "--mpy" in VARIANTS[variant]:
         assert "link.mpy" in names and "link.py" not in names
     else:
         assert "link.py" in names and "link.mpy" not in names

@@ -41,6 +41,10 @@ def pki(tmp_path_factory):
     return d, folder.pick("supplier")
 
 
+def _second(d):
+    return keys.KeyFolder(d).by_role("supplier")[1].eui
+
+
 def reset_file(tmp_path, supplier, register="time1", counter=1000, name="reset.xml"):
     f = tmp_path / name
     f.write_text(duis.reset_debt_xml(supplier.title, METER, counter, register))
@@ -81,8 +85,16 @@ def test_sr_device_from_inventory_file(capsys, tmp_path, pki, own_dcc_dir):
 
 def test_sr_port_goes_through_the_send_hook(capsys, tmp_path, pki, monkeypatch):
     f = reset_file(tmp_path, pki[1])
-    rc, out, err = run(capsys, "sr", f, "--port", "/dev/null", "--device", "gsme")
-    assert rc == 1 and "sending needs the security chain" in err
+    # the real hook: a request from another Supplier than the key folder's is refused
+    # before anything is signed or sent, and a port that is no board is named
+    other = reset_file(tmp_path, keys.KeyFolder(pki[0]).pick("supplier", _second(pki[0])),
+                       name="other.xml")
+    rc, out, err = run(capsys, "sr", other, "--port", "/dev/null", "--device", "gsme",
+                       "--keys", str(pki[0]))
+    assert rc == 1 and "is not the Supplier" in err
+    rc, out, err = run(capsys, "sr", f, "--port", "/dev/gbmeter-none", "--device", "gsme",
+                       "--keys", str(pki[0]))
+    assert rc == 1 and "cannot open /dev/gbmeter-none" in err
     calls = []
     monkeypatch.setattr(dcc, "send_hook", lambda *a: calls.append(a) or 0)
     rc, _, _ = run(capsys, "sr", f, "--port", "P", "--device", "gsme", "--now", NOW)

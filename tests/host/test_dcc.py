@@ -414,11 +414,6 @@ def test_inventory_file(tmp_path):
         d.inventory()
 
 
-def test_send_hook_is_a_clean_stop():
-    with pytest.raises(UserError, match="security chain"):
-        dcc.send_hook(req("time1"), b"", None)
-
-
 # --- Parse and Correlate ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,70 @@
+"""The CLI a test engineer drives, end to end on virtual boards."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from simboards import GBMETER
+
+pytestmark = pytest.mark.e2e
+
+
+def gb(*args, env=None):
+    r = subprocess.run([GBMETER, *map(str, args)], capture_output=True, text=True,
+                       timeout=120, env=env)
+    return r
+
+
+def test_demo_runs_the_whole_job(tmp_path):
+    r = gb("demo", "--keep", tmp_path / "demo")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "every debt register is zero" in r.stdout
+    assert r.stdout.count("success, Response signature verified") == 8  # 2 x (update + 3 resets)
+
+
+def test_reset_and_manage_debt_cli(start_board, tmp_path):
+    b = start_board("esme")
+    k = tmp_path / "keys"
+    assert gb("keys", "init", k).returncode == 0
+    r = gb("provision", "--port", b.port, "--device", "esme", "--id", "00DB1234567890A0",
+           "--keys", k, "--json")
+    assert r.returncode == 0, r.stderr
+    dcc = ["--keys", k, "--dcc-dir", tmp_path / "dcc", "--json"]
+    r = gb("manage-debt", "--port", b.port, "--time1", 1000, "--payment", 5000, *dcc)
+    out = json.loads(r.stdout)
+    assert r.returncode == 0 and out["ok"] and out["use_case"] == "ECS07"
+    regs = json.loads(gb("registers", "--port", b.port, "--json").stdout)
+    assert (regs["time1"], regs["time2"], regs["payment"]) == (1000, 0, 5000)
+    assert {"balance", "mode", "device", "counters"} <= set(regs)
+    first = out["counter"]
+    for reg in ("payment", "time1", "time2"):  # time2 is already zero: still success
+        r = gb("reset-debt", "--port", b.port, "--register", reg, *dcc)
+        out = json.loads(r.stdout)
+        assert r.returncode == 0 and out["ok"] and out["use_case"] == "ECS07a", out
+        assert out["counter"] > first  # counters are never reused
+        first = out["counter"]
+    regs = json.loads(gb("registers", "--port", b.port, "--json").stdout)
+    assert (regs["time1"], regs["time2"], regs["payment"]) == (0, 0, 0)
+
+
+def test_diag_cli_and_fault_injection(start_board, tmp_path):
+    b = start_board("gsme")
+    k = tmp_path / "keys"
+    gb("keys", "init", k)
+    gb("provision", "--port", b.port, "--device", "gsme", "--id", "00DB1234567890A1", "--keys", k)
+    assert gb("diag", "set", "--port", b.port, "--time1", 5000, "--time1-rate", 2000,
+              "--time1-freq", 0, "--balance", 100000, "--mode", "prepayment").returncode == 0
+    r = gb("diag", "advance", "--port", b.port, 4 * 3600, "--json")
+    out = json.loads(r.stdout)
+    assert out["alerts"] == ["81A7"]  # Debt Collection Completed, time debt 1
+    regs = json.loads(gb("registers", "--port", b.port, "--json").stdout)
+    assert regs["time1"] == 0 and regs["balance"] == 95000
+    bad = gb("diag", "set", "--port", b.port, "--time1", -5)
+    assert bad.returncode == 1 and "time1" in bad.stderr
+    assert gb("diag", "fault", "--port", b.port, "--at", 1, "--status", "hardware").returncode == 0
+    r = gb("reset-debt", "--port", b.port, "--register", "payment", "--keys", k,
+           "--dcc-dir", tmp_path / "dcc", "--json")
+    out = json.loads(r.stdout)
+    assert r.returncode == 2 and not out["ok"] and out["results"][0]["status"] == "HARDWARE_FAILURE"

@@ -1,5 +1,11 @@
 """make bench: speed and memory figures, printed and written to bench/results.json.
 
+heap_peak_bytes is the heap one Command needs beyond what the meter holds at rest:
+the smallest unix-port heap (found by binary search, firmware as .mpy) in which a
+provisioned board still serves signed Commands, less the heap it holds between
+Commands. (MicroPython cannot report a peak of live heap, and counting allocations
+with the collector off counts every big-integer temporary, megabytes per verify.)
+
 Crypto figures come from bench_crypto.py (the firmware's own p256/gbcsmac modules in
 the unix port and under CPython, next to the ecdsa package and OpenSSL). The round
 trip is a signed GCS04a reset through a virtual board: build, sign, wrap on the host,
@@ -41,7 +47,6 @@ def roundtrip():
         s = Session(kd)
         with VirtualBoard(dir=Path(work) / "b", device="gsme") as vb, Link(vb.port) as link:
             provision(s, link, "gsme", GSME_ID)
-            link.diag("heap", measure=True)
             times = []
             for i in range(ROUNDS):
                 link.diag("set", fields={"time1": 1000 + i})
@@ -51,7 +56,6 @@ def roundtrip():
                 r = check_answer(s, codec.parse_message(cmd)["apdu"], frames)
                 times.append((time.perf_counter() - t0) * 1000)
                 assert r["ok"], r
-            peak = link.diag("heap")["peak"]
             t0 = time.perf_counter()
             n = 0
             for i in range(ROUNDS):
@@ -61,13 +65,54 @@ def roundtrip():
     times.sort()
     return {"roundtrip_ms_median": round(statistics.median(times), 2),
             "roundtrip_ms_p95": round(times[int(len(times) * 0.95) - 1], 2),
-            "commands_per_s": round(rate, 1),
-            "heap_peak_bytes": peak}
+            "commands_per_s": round(rate, 1)}
+
+
+def _board_handles_commands(heap, work, s):
+    """Boot a board with this heap (.mpy, as small boards run), provision it, and run
+    four signed resets (the first also builds the Supplier's comb table). Returns the
+    heap the meter holds at rest, or None if anything failed."""
+    try:
+        with VirtualBoard(dir=work / f"h{heap}", device="gsme", heap=f"{heap // 1024}K",
+                          mpy=True, start_timeout=10) as vb, Link(vb.port, timeout=10) as link:
+            provision(s, link, "gsme", GSME_ID)
+            rest = link.diag("heap")["alloc"]
+            for i in range(4):
+                cmd = reset_command(s, 10 + i)
+                if not check_answer(s, codec.parse_message(cmd)["apdu"], link.gbcs(cmd))["ok"]:
+                    return None
+            return rest
+    except Exception:
+        return None
+
+
+def smallest_heap():
+    """Binary search (4 KiB steps) for the smallest unix-port heap that serves
+    Commands; the heap a Command needs is that less what the meter holds at rest."""
+    with tempfile.TemporaryDirectory() as work:
+        work = Path(work)
+        kd = work / "keys"
+        keys.init(kd)
+        s = Session(kd)
+        lo, hi = 16, 256  # in KiB: lo fails, hi works
+        rest = _board_handles_commands(hi * 1024, work, s)
+        if rest is None:
+            return {}
+        while hi - lo > 4:
+            mid = (lo + hi) // 2 // 4 * 4
+            r = _board_handles_commands(mid * 1024, work, s)
+            if r is None:
+                lo = mid
+            else:
+                hi, rest = mid, r
+        return {"heap_min_bytes_mpy": hi * 1024, "heap_rest_bytes": rest,
+                "heap_peak_bytes": hi * 1024 - rest}
 
 
 def main():
     results = bench_crypto.run()
     results.update(roundtrip())
+    results.update(smallest_heap())
     (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     width = max(len(k) for k in results)
     for k in sorted(results):

@@ -56,8 +56,6 @@ class Meter:
         self.cfg = cfg
         self.led = Led(cfg.get("led"))
         self.last_error = None
-        self.measure = False
-        self.heap_peak = 0
         self.sec = envelope.Security()
         gc.collect()
         p256.set_window(comb_window(cfg.get("ec_window", 4), gc.mem_free() + gc.mem_alloc()))
@@ -82,20 +80,6 @@ class Meter:
     # -- GBCS ---------------------------------------------------------------------
     def gbcs(self, data):
         self.led.toggle()
-        if not self.measure:
-            return self._gbcs(data)
-        # Benchmark mode (diag heap --measure): no collection during the Command, so
-        # the allocation growth is an upper bound of its heap peak.
-        gc.collect()
-        a0 = gc.mem_alloc()
-        gc.disable()
-        try:
-            return self._gbcs(data)
-        finally:
-            self.heap_peak = max(self.heap_peak, gc.mem_alloc() - a0)
-            gc.enable()
-
-    def _gbcs(self, data):
         st = self.st
         try:
             row, who, counter, content = self.sec.check(st, data, self.supports)
@@ -160,12 +144,8 @@ class Meter:
         return {"error": self.last_error, "_commit": False}, ()
 
     def d_heap(self, work, req):
-        if "measure" in req:
-            self.measure = bool(req["measure"])
-            self.heap_peak = 0
         gc.collect()
-        return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "peak": self.heap_peak,
-                "_commit": False}, ()
+        return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "_commit": False}, ()
 
     def d_registers(self, work, req):
         r = meter.registers(work)

@@ -30,7 +30,7 @@ def _read_json(name, default):
 
 def _copy(st):
     # A working copy for one Command or diagnostic: committed whole, or dropped.
-    return json.loads(json.dumps(st))
+    return meter.copy(st)
 
 
 class Led:

@@ -12,38 +12,37 @@ from micropython import const
 
 from meter import FormatError
 
-ACCESS_REQUEST = const(0xD9)
-ACCESS_RESPONSE = const(0xDA)
-MAX_SPECS = const(32)
-MAX_DEPTH = const(4)
+_ACCESS_REQUEST = const(0xD9)
+_ACCESS_RESPONSE = const(0xDA)
+_MAX_SPECS = const(32)
+_MAX_DEPTH = const(4)
 
-GET = const(1)
+_GET = const(1)
 SET = const(2)
 ACTION = const(3)
 
 # A-XDR tags
-NULL = const(0x00)
-ARRAY = const(0x01)
-STRUCTURE = const(0x02)
-BOOLEAN = const(0x03)
+_NULL = const(0x00)
+_ARRAY = const(0x01)
+_STRUCTURE = const(0x02)
+_BOOLEAN = const(0x03)
 DOUBLE_LONG = const(0x05)
 DOUBLE_LONG_UNSIGNED = const(0x06)
-OCTET_STRING = const(0x09)
+_OCTET_STRING = const(0x09)
 INTEGER = const(0x0F)
-LONG = const(0x10)
-UNSIGNED = const(0x11)
+_LONG = const(0x10)
+_UNSIGNED = const(0x11)
 LONG_UNSIGNED = const(0x12)
-ENUM = const(0x16)
+_ENUM = const(0x16)
 
 # fixed-size tags: tag -> struct format of the value
-_FIXED = {BOOLEAN: ">B", DOUBLE_LONG: ">i", DOUBLE_LONG_UNSIGNED: ">I", INTEGER: ">b",
-          LONG: ">h", UNSIGNED: ">B", LONG_UNSIGNED: ">H", ENUM: ">B"}
-_SIZE = {">B": 1, ">b": 1, ">h": 2, ">H": 2, ">i": 4, ">I": 4}
+_FIXED = {_BOOLEAN: ">B", DOUBLE_LONG: ">i", DOUBLE_LONG_UNSIGNED: ">I", INTEGER: ">b",
+          _LONG: ">h", _UNSIGNED: ">B", LONG_UNSIGNED: ">H", _ENUM: ">B"}
 
 # results (data-access-result and action-result share these numbers)
 SUCCESS = const(0x00)
-HARDWARE_FAULT = const(0x01)
-TEMPORARY_FAILURE = const(0x02)
+_HARDWARE_FAULT = const(0x01)
+_TEMPORARY_FAILURE = const(0x02)
 OTHER_REASON = const(0xFA)
 
 
@@ -67,22 +66,22 @@ def skip(b, pos, end, depth=0):
         raise FormatError("data truncated")
     tag = b[pos]
     pos += 1
-    if tag == NULL:
+    if tag == _NULL:
         return pos
-    if tag == ARRAY or tag == STRUCTURE:
+    if tag == _ARRAY or tag == _STRUCTURE:
         count, pos = _length(b, pos, end)
-        if depth >= MAX_DEPTH or count > end - pos:
+        if depth >= _MAX_DEPTH or count > end - pos:
             raise FormatError("array or structure too deep or too long")
         for _ in range(count):
             pos = skip(b, pos, end, depth + 1)
         return pos
-    if tag == OCTET_STRING:
+    if tag == _OCTET_STRING:
         ln, pos = _length(b, pos, end)
     else:
         fmt = _FIXED.get(tag)
         if fmt is None:
             raise FormatError("unknown A-XDR tag %02x" % tag)
-        ln = _SIZE[fmt]
+        ln = struct.calcsize(fmt)
     if pos + ln > end:
         raise FormatError("data truncated")
     return pos + ln
@@ -94,19 +93,19 @@ def request(content):
     list of memoryviews, one A-XDR element per spec."""
     b = memoryview(content)
     n = len(b)
-    if n < 7 or b[0] != ACCESS_REQUEST:
+    if n < 7 or b[0] != _ACCESS_REQUEST:
         raise FormatError("not a DLMS Access-Request")
-    if b[5] != NULL:
+    if b[5] != _NULL:
         raise FormatError("date-time must be absent")
     count, pos = _length(b, 6, n)
-    if not 0 < count <= MAX_SPECS:
+    if not 0 < count <= _MAX_SPECS:
         raise FormatError("bad specification count %d" % count)
     specs = []
     for i in range(count):
         if pos + 10 > n:
             raise FormatError("specification %d truncated" % (i + 1))
         kind = b[pos]
-        if kind < GET or kind > ACTION:
+        if kind < _GET or kind > ACTION:
             raise FormatError("specification %d: unknown kind %02x" % (i + 1, kind))
         specs.append((kind, struct.unpack_from(">H", b, pos + 1)[0], b[pos + 3:pos + 9],
                       b[pos + 9]))
@@ -131,45 +130,44 @@ def value(v, tag):
     return struct.unpack_from(_FIXED[tag], v, 1)[0]
 
 
-def _open(v, pos, tag, count):
-    # Check for a structure / array of count elements at v[pos]; return after header.
-    if v[pos] != tag or v[pos + 1] != count:
-        raise FormatError("unexpected data shape")
-    return pos + 2
-
-
-def _num(v, pos, tag):
-    if v[pos] != tag:
-        raise FormatError("expected A-XDR tag %02x, got %02x" % (tag, v[pos]))
-    fmt = _FIXED[tag]
-    return struct.unpack_from(fmt, v, pos + 1)[0], pos + 1 + _SIZE[fmt]
-
-
-def _octets(v, pos):
-    if v[pos] != OCTET_STRING:
-        raise FormatError("expected an octet-string")
-    ln, pos = _length(v, pos + 1, len(v))
-    return pos + ln
+# The shape of unit_charge, one A-XDR element at a time: structures and arrays with
+# their element count, then the leaves (octet-strings of any length, numbers whose
+# values are kept).
+_UNIT_CHARGE = bytes((
+    _STRUCTURE, 3,
+    _STRUCTURE, 2, INTEGER, INTEGER,                 # scale, price scale
+    _STRUCTURE, 3, LONG_UNSIGNED, _OCTET_STRING, INTEGER,  # commodity: class, name, index
+    _ARRAY, 1, _STRUCTURE, 2, _OCTET_STRING, _LONG,  # one charge table entry: index, charge
+))
 
 
 def unit_charge(v):
     """Charge unit_charge with one charge table entry -> (commodity scale, price
     scale, charge per unit). v was checked by skip(), so only the shape is left."""
-    pos = _open(v, 0, STRUCTURE, 3)
-    pos = _open(v, pos, STRUCTURE, 2)
-    scale, pos = _num(v, pos, INTEGER)
-    price_scale, pos = _num(v, pos, INTEGER)
-    pos = _open(v, pos, STRUCTURE, 3)
-    _, pos = _num(v, pos, LONG_UNSIGNED)      # commodity reference: class id,
-    pos = _octets(v, pos)                     # logical name,
-    _, pos = _num(v, pos, INTEGER)            # attribute index
-    pos = _open(v, pos, ARRAY, 1)
-    pos = _open(v, pos, STRUCTURE, 2)
-    pos = _octets(v, pos)                     # charge table index
-    per_unit, pos = _num(v, pos, LONG)
+    got = []
+    pos = 0
+    shape = _UNIT_CHARGE
+    i = 0
+    while i < len(shape):
+        tag = shape[i]
+        if v[pos] != tag:
+            raise FormatError("unit_charge: expected A-XDR tag %02x, got %02x" % (tag, v[pos]))
+        if tag == _STRUCTURE or tag == _ARRAY:
+            i += 1
+            if v[pos + 1] != shape[i]:
+                raise FormatError("unit_charge: unexpected data shape")
+            pos += 2
+        elif tag == _OCTET_STRING:
+            ln, pos = _length(v, pos + 1, len(v))
+            pos += ln
+        else:
+            fmt = _FIXED[tag]
+            got.append(struct.unpack_from(fmt, v, pos + 1)[0])
+            pos += 1 + struct.calcsize(fmt)
+        i += 1
     if pos != len(v):
         raise FormatError("unit_charge shape")
-    return scale, price_scale, per_unit
+    return got[0], got[1], got[4]
 
 
 def response(invoke, kinds, results):
@@ -177,7 +175,7 @@ def response(invoke, kinds, results):
     (kinds[i], results[i])."""
     n = len(kinds)
     out = bytearray(9 + 3 * n)
-    out[0] = ACCESS_RESPONSE
+    out[0] = _ACCESS_RESPONSE
     out[1:5] = invoke
     # out[5] date-time absent, out[6] access-request-specification absent: both 00
     out[7] = n

@@ -15,13 +15,13 @@ import dlms
 import meter
 from dlms import FormatError
 
-CLASS_CREDIT = const(112)
-CLASS_CHARGE = const(113)
+_CLASS_CREDIT = const(112)
+_CLASS_CHARGE = const(113)
 _OBIS_CREDIT = const(0x0000130A)   # 0-0:19.10.e.255, e 0 meter balance, 1 emergency, 2 acc. debt
 _OBIS_CHARGE = const(0x00001314)   # 0-0:19.20.e.255, e 1 time debt 1, 2 time debt 2, 3 payment
 
 _CREDIT_KEYS = ("balance", "ec_balance", "acc_debt")
-_PERIOD = {3600: 0, 86400: 1}  # Charge period (s) -> freq
+_PERIODS = (3600, 86400)  # Charge period (s) by freq
 
 
 def _object(spec):
@@ -29,9 +29,9 @@ def _object(spec):
     ab_cd, ef = struct.unpack_from(">IH", spec[2], 0)
     e = ef >> 8
     if ef & 0xFF == 0xFF:
-        if spec[1] == CLASS_CHARGE and ab_cd == _OBIS_CHARGE and 1 <= e <= 3:
+        if spec[1] == _CLASS_CHARGE and ab_cd == _OBIS_CHARGE and 1 <= e <= 3:
             return 0, e - 1
-        if spec[1] == CLASS_CREDIT and ab_cd == _OBIS_CREDIT and e <= 2:
+        if spec[1] == _CLASS_CREDIT and ab_cd == _OBIS_CREDIT and e <= 2:
             return 1, e
     raise FormatError("object %d not known here" % spec[1])
 
@@ -48,6 +48,17 @@ def _rate(v):
     return rate
 
 
+# What a checked specification does (the first item of a planned operation).
+_PASSIVE = const(0)      # set unit_charge_passive: recovery rate waiting to be activated
+_PERIOD_SET = const(1)   # set period: recovery frequency
+_PROPORTION = const(2)   # set proportion: payment recovery percentage
+_ACTIVATE = const(3)     # activate_passive_unit_charge: the waiting rate applies
+_UPDATE = const(4)       # update_total_amount_remaining: add to the debt register
+_RESET = const(5)        # a reset: the debt register to zero
+_CREDIT = const(6)       # Credit set_amount_to_value
+_INVOKE = const(7)       # emergency Credit invoke_credit
+
+
 def _plan(name, specs, data):
     # Decode and check every specification against the use case; nothing runs yet.
     if name in ("ECS07a", "ECS09") and len(specs) != 1:
@@ -62,82 +73,61 @@ def _plan(name, specs, data):
         if name == "ECS07" and obj == 0:
             if kind == dlms.SET:
                 if sid == 6 and idx < 2:
-                    op = (_set_passive, idx, _rate(v))
+                    op = (_PASSIVE, idx, _rate(v))
                 elif sid == 8 and idx < 2:
                     p = dlms.value(v, dlms.DOUBLE_LONG_UNSIGNED)
-                    if p not in _PERIOD:
+                    if p not in _PERIODS:
                         raise FormatError("period must be 3600 or 86400")
-                    op = (_set_period, idx, _PERIOD[p])
+                    op = (_PERIOD_SET, idx, _PERIODS.index(p))
                 elif sid == 13 and idx == 2:
                     p = dlms.value(v, dlms.LONG_UNSIGNED)
                     if p > meter.PCT_FULL:
                         raise FormatError("proportion above 100 %")
-                    op = (_set_proportion, idx, p)
+                    op = (_PROPORTION, idx, p)
             elif kind == dlms.ACTION:
                 if sid == 2 and idx < 2:
                     if dlms.value(v, dlms.INTEGER) != 0:
                         raise FormatError("activate_passive_unit_charge takes 0")
-                    op = (_activate, idx, 0)
+                    op = (_ACTIVATE, idx, 0)
                 elif sid == 4:
-                    op = (_update, idx, dlms.value(v, dlms.DOUBLE_LONG))
+                    op = (_UPDATE, idx, dlms.value(v, dlms.DOUBLE_LONG))
         elif name == "ECS07a" and obj == 0 and kind == dlms.ACTION and sid == 5:
             if dlms.value(v, dlms.DOUBLE_LONG) != 0:
                 raise FormatError("a reset sets the amount to 0")
-            op = (_reset, idx, 0)
+            op = (_RESET, idx, 0)
         elif name == "ECS04b" and obj == 1 and kind == dlms.ACTION and sid == 2:
             x = dlms.value(v, dlms.DOUBLE_LONG)
             if idx and x < 0:
                 raise FormatError("credit amount below zero")
-            op = (_set_credit, idx, x)
+            op = (_CREDIT, idx, x)
         elif name == "ECS09" and obj == 1 and idx == 1 and kind == dlms.ACTION and sid == 3:
             if dlms.value(v, dlms.INTEGER) != 0:
                 raise FormatError("invoke_credit takes 0")
-            op = (_invoke_credit, idx, 0)
+            op = (_INVOKE, idx, 0)
         if op is None:
             raise FormatError("specification %d is not part of %s" % (i + 1, name))
         ops.append(op)
     return ops
 
 
-def _set_passive(st, reg, rate):
-    st[meter.RECOVERY[reg]]["passive"] = rate
-    return dlms.SUCCESS
-
-
-def _set_period(st, reg, freq):
-    st[meter.RECOVERY[reg]]["freq"] = freq
-    return dlms.SUCCESS
-
-
-def _set_proportion(st, reg, pct):
-    st[meter.RECOVERY[reg]]["pct"] = pct
-    return dlms.SUCCESS
-
-
-def _activate(st, reg, _):
-    r = st[meter.RECOVERY[reg]]
-    r["rate"] = r["passive"]
-    return dlms.SUCCESS
-
-
-def _update(st, reg, delta):
-    ok = meter.set_debt(st, reg, st[meter.REGISTERS[reg]] + delta)
-    return dlms.SUCCESS if ok else dlms.OTHER_REASON
-
-
-def _reset(st, reg, _):
-    # Recovery settings stay as they are; success iff the register is zero after.
-    meter.set_debt(st, reg, 0)
-    return dlms.SUCCESS if st[meter.REGISTERS[reg]] == 0 else dlms.OTHER_REASON
-
-
-def _set_credit(st, idx, x):
-    st[_CREDIT_KEYS[idx]] = x
-    return dlms.SUCCESS
-
-
-def _invoke_credit(st, idx, _):
-    return dlms.SUCCESS if meter.activate_emergency_credit(st) else dlms.OTHER_REASON
+def _run(st, op, idx, x):
+    # One planned operation on debt register / credit idx; True if it succeeded.
+    if op == _UPDATE:
+        return meter.set_debt(st, idx, st[meter.REGISTERS[idx]] + x)
+    if op == _RESET:
+        # Recovery settings stay as they are; success iff the register is zero after.
+        meter.set_debt(st, idx, 0)
+        return st[meter.REGISTERS[idx]] == 0
+    if op == _CREDIT:
+        st[_CREDIT_KEYS[idx]] = x
+    elif op == _INVOKE:
+        return meter.activate_emergency_credit(st)
+    elif op == _ACTIVATE:
+        r = st[meter.RECOVERY[idx]]
+        r["rate"] = r["passive"]
+    else:
+        st[meter.RECOVERY[idx]][("passive", "freq", "pct")[op]] = x
+    return True
 
 
 def execute(st, name, content):
@@ -148,16 +138,14 @@ def execute(st, name, content):
     n = len(ops)
     kinds = bytearray(n)
     results = bytearray(n)
-    failed = False
+    r = dlms.SUCCESS
     for i in range(n):
         kinds[i] = specs[i][0]
-        if failed:
+        if r != dlms.SUCCESS:
             r = dlms.OTHER_REASON
         elif fault and fault[0] == i + 1:
             r = fault[1]
         else:
-            op = ops[i]
-            r = op[0](st, op[1], op[2])
+            r = dlms.SUCCESS if _run(st, *ops[i]) else dlms.OTHER_REASON
         results[i] = r
-        failed = r != dlms.SUCCESS
     return dlms.response(invoke, kinds, results)

@@ -11,13 +11,13 @@ from micropython import const
 
 from meter import FormatError
 
-PROFILE_HI = const(0x01)
-PROFILE_LO = const(0x09)
-MAX_COMPONENTS = const(8)
-CTRL_LAST = const(0x01)        # control byte of the last component; others carry 00
-FC_COMMAND = const(0x01)       # cluster-specific, client to server
-FC_RESPONSE = const(0x08)      # profile-wide command, server to client
-CMD_DEFAULT_RESPONSE = const(0x0B)
+_PROFILE_HI = const(0x01)
+_PROFILE_LO = const(0x09)
+_MAX_COMPONENTS = const(8)
+_CTRL_LAST = const(0x01)        # control byte of the last component; others carry 00
+_FC_COMMAND = const(0x01)       # cluster-specific, client to server
+_FC_RESPONSE = const(0x08)      # profile-wide command, server to client
+_CMD_DEFAULT_RESPONSE = const(0x0B)
 
 CLUSTER_PREPAYMENT = const(0x0705)
 CMD_SELECT_EC = const(0x00)
@@ -28,11 +28,11 @@ CMD_CREDIT_ADJUSTMENT = const(0x05)
 SUCCESS = const(0x00)
 FAILURE = const(0x01)
 INVALID_VALUE = const(0x87)
-HARDWARE_FAILURE = const(0xC0)
+_HARDWARE_FAILURE = const(0xC0)
 NOT_EXECUTED_CMD = const(0xFF)  # answered command id of components not executed
 
-MAX_COLL_MINUTES = const(1439)
-MAX_PERCENT = const(10000)     # 100.00 %
+_MAX_COLL_MINUTES = const(1439)
+_MAX_PERCENT = const(10000)     # 100.00 %
 
 
 def components(content):
@@ -40,10 +40,10 @@ def components(content):
     payload a memoryview of the ZCL payload."""
     b = memoryview(content)
     n = len(b)
-    if n < 3 or b[0] != PROFILE_HI or b[1] != PROFILE_LO:
+    if n < 3 or b[0] != _PROFILE_HI or b[1] != _PROFILE_LO:
         raise FormatError("not GBZ content")
     count = b[2]
-    if not 0 < count <= MAX_COMPONENTS:
+    if not 0 < count <= _MAX_COMPONENTS:
         raise FormatError("bad component count %d" % count)
     out = []
     pos = 3
@@ -51,13 +51,13 @@ def components(content):
         if pos + 5 > n:
             raise FormatError("component %d truncated" % (i + 1))
         ctrl, cluster, length = struct.unpack_from(">BHH", b, pos)
-        if ctrl != (CTRL_LAST if i == count - 1 else 0):
+        if ctrl != (_CTRL_LAST if i == count - 1 else 0):
             raise FormatError("component %d: bad control byte %02x" % (i + 1, ctrl))
         pos += 5
         end = pos + length
         if length < 3 or end > n:
             raise FormatError("component %d: length %d lies" % (i + 1, length))
-        if b[pos] != FC_COMMAND:
+        if b[pos] != _FC_COMMAND:
             raise FormatError("component %d: frame control %02x" % (i + 1, b[pos]))
         out.append((ctrl, cluster, b[pos + 1], b[pos + 2], b[pos + 3:end]))
         pos = end
@@ -78,8 +78,8 @@ def change_debt(p):
     issuer = struct.unpack_from("<I", p, 0)[0]
     amount, method, atype, start, coll, freq, rec, pct = \
         struct.unpack_from("<iBBIHBiH", p, 5 + label)
-    if method > 1 or atype > 5 or freq > 1 or coll > MAX_COLL_MINUTES \
-            or rec < 0 or pct > MAX_PERCENT:
+    if method > 1 or atype > 5 or freq > 1 or coll > _MAX_COLL_MINUTES \
+            or rec < 0 or pct > _MAX_PERCENT:
         raise FormatError("Change Debt field out of range")
     return issuer, amount, method, atype, start, coll, freq, rec, pct
 
@@ -111,19 +111,14 @@ def default_responses(comps, answers):
     returned by components()), answers a list of (command id answered, status)."""
     n = len(comps)
     out = bytearray(3 + 10 * n)
-    out[0] = PROFILE_HI
-    out[1] = PROFILE_LO
+    out[0] = _PROFILE_HI
+    out[1] = _PROFILE_LO
     out[2] = n
     pos = 3
     for i in range(n):
         c = comps[i]
         a = answers[i]
-        struct.pack_into(">BHHBBBBB", out, pos, c[0], c[1], 5, FC_RESPONSE, c[2],
-                         CMD_DEFAULT_RESPONSE, a[0], a[1])
+        struct.pack_into(">BHHBBBBB", out, pos, c[0], c[1], 5, _FC_RESPONSE, c[2],
+                         _CMD_DEFAULT_RESPONSE, a[0], a[1])
         pos += 10
     return bytes(out)
-
-
-def alert(code, when):
-    """Critical Alert content: 01 09 00 | alert code | UTC seconds since 2000."""
-    return struct.pack(">BBBHI", PROFILE_HI, PROFILE_LO, 0, code, when)

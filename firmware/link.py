@@ -13,16 +13,23 @@
 # The receiver never waits forever on a partial frame: once a frame has started, a
 # gap longer than BYTE_TIMEOUT_MS between bytes abandons it with a NAK. Corrupt or
 # oversize frames are answered with a NAK whose payload is a reason code and text.
-from micropython import const
+# Every GBCS Command fits the receiver's own small buffer; only a longer frame (a
+# big diagnostic request) gets one of its own, for as long as it takes. When the heap
+# has no room for it, the frame is read to its end without keeping it and answered
+# with a NAK "refused", so the link stays in step and the meter keeps running.
+import gc
 import struct
+
+from micropython import const
 from time import ticks_diff
 
 
-MAGIC0 = const(0x47)  # 'G'
-MAGIC1 = const(0x4D)  # 'M'
+_MAGIC0 = const(0x47)  # 'G'
+_MAGIC1 = const(0x4D)  # 'M'
 HEADER = const(8)
-TRAILER = const(4)
+_TRAILER = const(4)
 MAX_PAYLOAD = const(4096)
+_SMALL = const(512)  # payloads up to this reuse the receiver's buffer
 BYTE_TIMEOUT_MS = const(500)
 
 FINAL = const(1)
@@ -44,15 +51,9 @@ NAK_TYPE = const(5)       # unknown frame type
 NAK_BUSY = const(6)       # request refused in this state (e.g. diagnostics off)
 NAK_INTERNAL = const(7)   # the meter failed handling it (see the lasterror diagnostic)
 
-REASONS = {
-    NAK_HEADER: "header check failed",
-    NAK_OVERSIZE: "frame longer than 4096 bytes",
-    NAK_CRC: "CRC mismatch",
-    NAK_TIMEOUT: "frame not completed in time",
-    NAK_TYPE: "unknown frame type",
-    NAK_BUSY: "refused",
-    NAK_INTERNAL: "internal error",
-}
+# NAK reason texts, reason 1 first
+REASONS = ("header check failed", "frame longer than 4096 bytes", "CRC mismatch",
+           "frame not completed in time", "unknown frame type", "refused", "internal error")
 
 
 def crc8(buf, n):
@@ -64,29 +65,10 @@ def crc8(buf, n):
     return c
 
 
-_T = None
-
-
-def crc32_soft(data):
-    """CRC-32 (as binascii.crc32) for ports built without binascii.crc32."""
-    global _T
-    if _T is None:
-        _T = []
-        for i in range(256):
-            r = i
-            for _ in range(8):
-                r = (r >> 1) ^ 0xEDB88320 if r & 1 else r >> 1
-            _T.append(r)
-    c = 0xFFFFFFFF
-    for b in data:
-        c = _T[(c ^ b) & 0xFF] ^ (c >> 8)
-    return c ^ 0xFFFFFFFF
-
-
 try:
     from binascii import crc32
 except ImportError:
-    crc32 = crc32_soft
+    from crcsoft import crc32
 
 
 def encode(ftype, seq, payload, flags=FINAL):
@@ -94,8 +76,8 @@ def encode(ftype, seq, payload, flags=FINAL):
     n = len(payload)
     if n > MAX_PAYLOAD:
         raise ValueError("payload too long")
-    f = bytearray(HEADER + n + TRAILER)
-    struct.pack_into(">BBBBBH", f, 0, MAGIC0, MAGIC1, ftype, flags, seq, n)
+    f = bytearray(HEADER + n + _TRAILER)
+    struct.pack_into(">BBBBBH", f, 0, _MAGIC0, _MAGIC1, ftype, flags, seq, n)
     f[7] = crc8(f, 7)
     f[HEADER:HEADER + n] = payload
     struct.pack_into(">I", f, HEADER + n, crc32(memoryview(f)[2:HEADER + n]) & 0xFFFFFFFF)
@@ -103,15 +85,14 @@ def encode(ftype, seq, payload, flags=FINAL):
 
 
 class Receiver:
-    """Byte-at-a-time frame assembler with a preallocated buffer.
+    """Byte-at-a-time frame assembler with a small preallocated buffer.
 
     feed(b, now_ms) returns None, or a tuple: ('frame', type, flags, seq, payload
     memoryview) or ('nak', reason, seq). The payload view is only valid until the
     next feed."""
 
     def __init__(self):
-        self.buf = bytearray(HEADER + MAX_PAYLOAD + TRAILER)
-        self.mv = memoryview(self.buf)
+        self.buf = self.small = bytearray(HEADER + _SMALL + _TRAILER)
         self.n = 0
         self.need = 0
         self.last = 0
@@ -129,8 +110,9 @@ class Receiver:
     def expired(self, now_ms):
         """A started frame that stalled: abandon it (caller NAKs)."""
         if self.n and ticks_diff(now_ms, self.last) > BYTE_TIMEOUT_MS:
-            seq = self.buf[4] if self.n > 4 else 0
+            seq = self.small[4] if self.n > 4 else 0
             self.n = 0
+            self.buf = self.small
             return ("nak", NAK_TIMEOUT, seq)
         return None
 
@@ -139,18 +121,19 @@ class Receiver:
         buf = self.buf
         n = self.n
         if n == 0:
-            if b == MAGIC0:
+            if b == _MAGIC0:
                 buf[0] = b
                 self.n = 1
             return None
         if n == 1:
-            if b == MAGIC1:
+            if b == _MAGIC1:
                 buf[1] = b
                 self.n = 2
-            elif b != MAGIC0:
+            elif b != _MAGIC0:
                 self.n = 0
             return None
-        buf[n] = b
+        if buf is not None:  # None: a long frame there was no room for
+            buf[n] = b
         n += 1
         self.n = n
         if n == HEADER:
@@ -159,15 +142,22 @@ class Receiver:
             ln = (buf[5] << 8) | buf[6]
             if ln > MAX_PAYLOAD:
                 return self._restart(NAK_OVERSIZE)
-            self.need = HEADER + ln + TRAILER
+            self.need = HEADER + ln + _TRAILER
+            if ln > _SMALL:
+                self.buf = _room(self.need)
+                if self.buf is not None:
+                    self.buf[:HEADER] = buf[:HEADER]
             return None
         if n > HEADER and n == self.need:
             self.n = 0
-            end = n - TRAILER
-            want = struct.unpack_from(">I", buf, end)[0]
-            if crc32(self.mv[2:end]) & 0xFFFFFFFF != want:
+            self.buf = self.small
+            if buf is None:
+                return ("nak", NAK_BUSY, self.small[4])
+            end = n - _TRAILER
+            mv = memoryview(buf)
+            if crc32(mv[2:end]) & 0xFFFFFFFF != struct.unpack_from(">I", buf, end)[0]:
                 return ("nak", NAK_CRC, buf[4])
-            return ("frame", buf[2], buf[3], buf[4], self.mv[HEADER:end])
+            return ("frame", buf[2], buf[3], buf[4], mv[HEADER:end])
         return None
 
     def _restart(self, reason):
@@ -181,3 +171,13 @@ class Receiver:
             if r:
                 break
         return ("nak", reason, seq)
+
+
+def _room(n):
+    # A buffer for a long frame, or None when the heap has no n bytes in one piece.
+    for _ in (0, 1):
+        try:
+            return bytearray(n)
+        except MemoryError:
+            gc.collect()
+    return None

@@ -1,5 +1,14 @@
 # Boot: read this board's settings (board.json, deployed from boards/<name>/), then
 # serve the link. Kept tiny so it can stay a .py file when the rest is deployed as .mpy.
-import app
+# Modules load one at a time with a collection after each, so the garbage of loading
+# one is freed before the next: in a 64K heap fragmentation, not size, is the limit.
+import gc
+
+for _m in ("usecases", "link", "stream", "service", "store", "meter", "p256", "gbcsmac",
+           "envelope", "app"):
+    __import__(_m)
+    gc.collect()
+
+import app  # noqa: E402
 
 app.boot()

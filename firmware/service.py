@@ -1,4 +1,5 @@
 # The service loop: frames in, the meter application's answers out.
+import gc
 import json
 import micropython
 from micropython import const
@@ -7,7 +8,7 @@ from time import ticks_diff, ticks_ms
 import link
 from stream import Closed
 
-_CHUNK = bytearray(256)
+_CHUNK = bytearray(64)  # bytes in hand are fed one at a time anyway
 
 # mpremote takes the REPL with CR ETX, then CR SOH. Between frames, after QUIET_MS of
 # silence, CR ETX CR hands the stream back: the firmware stops reading at once, so
@@ -23,7 +24,7 @@ def send(port, ftype, seq, payload, final=True):
 
 
 def nak(port, reason, seq):
-    send(port, link.T_NAK, seq, bytes([reason]) + link.REASONS[reason].encode())
+    send(port, link.T_NAK, seq, bytes([reason]) + link.REASONS[reason - 1].encode())
 
 
 def serve(port, app):
@@ -38,7 +39,7 @@ def serve(port, app):
     try:
         while True:
             try:
-                n = port.read(_CHUNK, min(rx.want(), 256), 100)
+                n = port.read(_CHUNK, min(rx.want(), 64), 100)
             except Closed:
                 return False
             now = ticks_ms()
@@ -67,12 +68,17 @@ def serve(port, app):
                 if ftype == link.T_RELEASE:
                     send(port, link.T_RELEASE, seq, b"")
                     return True
-                if ftype == link.T_DIAG:
-                    _diag(port, app, seq, payload)
-                elif ftype == link.T_GBCS:
-                    _gbcs(port, app, seq, payload)
-                else:
-                    nak(port, link.NAK_TYPE, seq)
+                try:
+                    if ftype == link.T_DIAG:
+                        _diag(port, app, seq, payload)
+                    elif ftype == link.T_GBCS:
+                        _gbcs(port, app, seq, payload)
+                    else:
+                        nak(port, link.NAK_TYPE, seq)
+                except MemoryError:
+                    # No room to build the answer: say so and keep serving.
+                    gc.collect()
+                    nak(port, link.NAK_INTERNAL, seq)
     finally:
         micropython.kbd_intr(3)
 
@@ -93,7 +99,7 @@ def _gbcs(port, app, seq, payload):
 
 def _diag(port, app, seq, payload):
     try:
-        req = json.loads(bytes(payload))
+        req = json.loads(payload)  # straight from the frame buffer, no copy
         op = req["op"]
     except (ValueError, KeyError, TypeError):
         reply, extra = {"ok": False, "error": "diagnostic request is not a JSON object with an op"}, ()

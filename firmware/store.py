@@ -15,24 +15,22 @@
 # littlefs (copy-on-write, where a rewritten file is atomic only at close and the
 # whole file can vanish at a cut), on FAT and on a POSIX folder alike.
 # The sequence number is 32-bit: it would take 4e9 commits to wrap.
+#
+# Neither direction holds the JSON text in the heap (with keys and anchors it is
+# over 1K, and its copies were a Command's biggest allocations on a 64K board):
+# commit runs json.dump twice, first only counting (the CRC takes the length
+# before the payload), then through a 64-byte buffer that CRCs it on the way to
+# the file, and writes the header last (its length is 0 until then, so a cut
+# leaves a torn slot); load CRCs the payload in 64-byte reads, then json.load
+# parses it straight from the file, and only the winning slot is parsed.
+import io
 import json
 import struct
-
-
-def _crc32_py(data, crc=0):
-    # CRC-32 (IEEE, as binascii.crc32) for ports built without binascii.crc32.
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
-
 
 try:
     from binascii import crc32
 except ImportError:
-    crc32 = _crc32_py
+    from crcsoft import crc32
 
 MAGIC = b"GBS1"
 HEADER = "<4sIII"
@@ -40,26 +38,84 @@ HEADER_SIZE = 16
 SLOTS = ("state.a", "state.b")
 
 
+class _Sink(io.IOBase):
+    # What json.dump writes (a few bytes a call) is gathered in a small buffer and
+    # goes on to the file in pieces, with the running length and CRC; with no file
+    # it only counts.
+    def __init__(self, f, crc):
+        self.f = f
+        self.crc = crc
+        self.n = 0
+        self.k = 0
+        self.buf = bytearray(64) if f else None
+
+    def write(self, b):
+        n = len(b)
+        if self.f is None:
+            self.n += n
+        elif self.k + n <= 64:
+            self.buf[self.k:self.k + n] = b
+            self.k += n
+        else:
+            self.flush()
+            self._out(b)
+        return n
+
+    def flush(self):
+        if self.k:
+            self._out(memoryview(self.buf)[:self.k])
+            self.k = 0
+
+    def _out(self, b):
+        self.f.write(b)
+        self.crc = crc32(b, self.crc)
+        self.n += len(b)
+
+
+def _header(f):
+    # (sequence, CRC so far, CRC wanted) of a record whose header fits the file,
+    # else None. Leaves f at the start of the payload.
+    head = f.read(HEADER_SIZE)
+    if len(head) < HEADER_SIZE:
+        return None
+    magic, seq, length, crc = struct.unpack(HEADER, head)
+    if magic != MAGIC or not length or f.seek(0, 2) != HEADER_SIZE + length:
+        return None
+    f.seek(HEADER_SIZE)
+    return seq, crc32(memoryview(head)[4:12]), crc
+
+
+def _seq(path):
+    # The sequence number a slot's header claims (not yet checked), 0 for none.
+    try:
+        with open(path, "rb") as f:
+            h = _header(f)
+    except OSError:
+        return 0
+    return h[0] if h else 0
+
+
 def _read_slot(path):
     # (sequence, state) of a valid record, else None.
     try:
         with open(path, "rb") as f:
-            raw = f.read()
-    except OSError:
+            h = _header(f)
+            if h is None:
+                return None
+            c = h[1]
+            buf = bytearray(64)
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                c = crc32(memoryview(buf)[:n], c)
+            if c != h[2]:
+                return None
+            f.seek(HEADER_SIZE)
+            state = json.load(f)
+    except (OSError, ValueError):
         return None
-    if len(raw) < HEADER_SIZE:
-        return None
-    magic, seq, length, crc = struct.unpack_from(HEADER, raw, 0)
-    if magic != MAGIC or length != len(raw) - HEADER_SIZE:
-        return None
-    body = memoryview(raw)[4:]
-    if crc32(body[12:], crc32(body[:8])) != crc:
-        return None
-    try:
-        state = json.loads(bytes(body[12:]))
-    except ValueError:
-        return None
-    return (seq, state) if type(state) is dict else None
+    return (h[0], state) if type(state) is dict else None
 
 
 class Store:
@@ -73,25 +129,33 @@ class Store:
     def load(self):
         """The newest valid state, or None when there is none."""
         self.seq, self.slot = 0, None
-        best = None
-        for i in (0, 1):
+        # Only one record is parsed: the one whose header claims the higher
+        # sequence, or the other one if that record is torn or corrupt.
+        for i in ((1, 0) if _seq(self.paths[1]) > _seq(self.paths[0]) else (0, 1)):
             rec = _read_slot(self.paths[i])
-            if rec and (best is None or rec[0] > self.seq):
-                self.seq, self.slot, best = rec[0], i, rec[1]
-        return best
+            if rec:
+                self.seq, self.slot = rec[0], i
+                return rec[1]
+        return None
 
     def commit(self, state):
         """Make state the stored state, all or nothing."""
         if self.seq is None:
             self.load()
-        payload = json.dumps(state).encode()
         seq = self.seq + 1
         slot = 1 if self.slot == 0 else 0
+        # The CRC takes the length before the payload, so count the JSON first.
+        out = _Sink(None, 0)
+        json.dump(state, out)
         head = bytearray(HEADER_SIZE)
-        struct.pack_into(HEADER, head, 0, MAGIC, seq, len(payload), 0)
-        crc = crc32(payload, crc32(memoryview(head)[4:12]))
-        struct.pack_into("<I", head, 12, crc)
+        struct.pack_into(HEADER, head, 0, MAGIC, seq, 0, 0)
         with open(self.paths[slot], "wb") as f:
+            f.write(head)       # length 0: a torn record until the header is redone
+            struct.pack_into("<I", head, 8, out.n)
+            out = _Sink(f, crc32(memoryview(head)[4:12]))
+            json.dump(state, out)
+            out.flush()
+            struct.pack_into("<I", head, 12, out.crc)
+            f.seek(0)
             f.write(head)
-            f.write(payload)
         self.seq, self.slot = seq, slot

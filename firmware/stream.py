@@ -1,4 +1,5 @@
-# Byte streams the link runs over: the REPL's stdio (unix port pty, USB CDC) or a UART.
+# Byte streams the link runs over: the REPL's stdio (unix port pty, USB CDC) or a UART
+# (uartport.py).
 # Each has read(buf, nmax, timeout_ms) -> bytes read into buf[:nmax] (0 on timeout)
 # and write(data).
 import sys
@@ -43,26 +44,9 @@ class StdioPort:
             pass
 
 
-class UartPort:
-    def __init__(self, cfg):
-        from machine import UART, Pin
-        self.u = UART(cfg.get("id", 0), baudrate=cfg.get("baud", 115200),
-                      tx=Pin(cfg["tx"]), rx=Pin(cfg["rx"]), timeout=0)
-
-    def read(self, buf, nmax, timeout_ms):
-        from time import sleep_ms
-        while not self.u.any():
-            if timeout_ms <= 0:
-                return 0
-            sleep_ms(1)
-            timeout_ms -= 1
-        return self.u.readinto(buf, min(nmax, self.u.any())) or 0
-
-    def write(self, data):
-        self.u.write(data)
-
-
 def open_port(cfg):
     if cfg.get("link", "stdio") == "uart":
+        # Only boards linked over a UART load that code (uartport.py).
+        from uartport import UartPort
         return UartPort(cfg["uart"])
     return StdioPort()

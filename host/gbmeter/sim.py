@@ -23,6 +23,12 @@ from gbmeter.errors import UserError
 from gbmeter.link import Link, LinkError, T_RELEASE, encode
 
 
+# What the unix port runs to boot, as a board runs main.py at reset: first drop what
+# mpremote's copying left in the REPL's globals, which would split a small heap.
+BOOT = ("for _n in list(globals()):\n if _n[0] != '_': del globals()[_n]\n"
+        "import gc\ngc.collect()\nimport main")
+
+
 class VirtualBoard:
     def __init__(self, dir=None, device="gsme", heap=None, mpy=False, board="unix",
                  factory=None, start_timeout=30.0):
@@ -78,7 +84,7 @@ class VirtualBoard:
         with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
             files = deploy.stage(self.board, self.mpy, factory, work)
             argv = deploy.mpremote_argv(self.port, files, self.mpy, resume=True,
-                                        then=["exec", "--no-follow", "import main"])
+                                        then=["exec", "--no-follow", BOOT])
             deploy.run_mpremote(argv, self.port, timeout=self.start_timeout * 4)
         deadline = time.monotonic() + self.start_timeout
         last = None

@@ -43,7 +43,6 @@ def test_encoders():
     out = gbz.default_responses(comps, [(2, 0), (2, 0xC0), (0xFF, 1)])
     assert out == bytes.fromhex("010903" "00070500050800" "0b0200" "00070500050801"
                                 "0b02c0" "01070500050802" "0bff01")
-    assert gbz.alert(0x81A7, 0x1C374A80) == bytes.fromhex("01090081a71c374a80")
 
 
 def _bad(content):

@@ -89,6 +89,38 @@ def test_want_never_reads_past_a_frame():
 
 def test_software_crc32_matches_binascii():
     import binascii
+    import crcsoft
     for data in (b"", b"123456789", bytes(range(256)) * 3):
-        assert link.crc32_soft(data) == binascii.crc32(data)
-    assert link.crc32_soft(b"123456789") == 0xCBF43926  # the CRC-32 check value
+        assert crcsoft.crc32(data) == binascii.crc32(data)
+    assert crcsoft.crc32(b"123456789") == 0xCBF43926  # the CRC-32 check value
+
+
+def test_long_frame_gets_its_own_buffer_then_the_small_one_again():
+    rx = link.Receiver()
+    small = rx.buf
+    big = bytes(range(256)) * 4 + b"tail"
+    f = link.encode(link.T_DIAG, 3, big)
+    got = feed_all(rx, f[:link.HEADER + 10])
+    assert got == [] and rx.buf is not small and len(rx.buf) == len(f)
+    got = feed_all(rx, f[link.HEADER + 10:] + link.encode(link.T_GBCS, 4, b"x"))
+    assert got == [("frame", link.T_DIAG, link.FINAL, 3, big),
+                   ("frame", link.T_GBCS, link.FINAL, 4, b"x")]
+    assert rx.buf is small
+    # a long frame abandoned half way gives its buffer back too
+    feed_all(rx, f[:link.HEADER + 10], now=0)
+    assert rx.expired(link.BYTE_TIMEOUT_MS + 1) == ("nak", link.NAK_TIMEOUT, 3)
+    assert rx.buf is small
+
+
+def test_long_frame_without_room_is_read_to_its_end_and_refused():
+    rx = link.Receiver()
+    saved = link._room
+    link._room = lambda n: None   # the heap has no such piece
+    try:
+        f = link.encode(link.T_DIAG, 8, bytes(1000))
+        got = feed_all(rx, f + link.encode(link.T_GBCS, 9, b"ok"))
+    finally:
+        link._room = saved
+    # the long frame's bytes are all consumed (none taken for a new frame), then NAKed
+    assert got == [("nak", link.NAK_BUSY, 8), ("frame", link.T_GBCS, link.FINAL, 9, b"ok")]
+    assert rx.buf is rx.small and rx.n == 0

@@ -352,3 +352,37 @@ def test_registers_view():
     r["counters"]["x"] = 1
     r["time1_recovery"]["rate"] = 99
     assert "x" not in st["counters"] and st["time1_recovery"]["rate"] == 0
+
+
+def test_copy_is_deep_and_equal():
+    st = fresh("esme", mode="prepayment", time1=5)
+    st["anchors"] = {"90b3d51f30010000": {"role": 2, "ds": "ab" * 64}}
+    st["counters"]["90b3d51f30010000"] = 7
+    st["extra"] = [1, {"x": None}, [True, "s"]]
+    work = meter.copy(st)
+    assert work == st == snapshot(st)
+    # every dict and list is new: changing the copy anywhere leaves st alone
+    work["time1"] = 6
+    work["time1_recovery"]["rate"] = 9
+    work["counters"]["90b3d51f30010000"] = 8
+    work["anchors"]["90b3d51f30010000"]["role"] = 3
+    work["extra"][1]["x"] = 1
+    work["extra"][2].append(0)
+    work["keys"]["ka"] = "00"
+    assert st == snapshot(fresh("esme", mode="prepayment", time1=5)) | {
+        "anchors": {"90b3d51f30010000": {"role": 2, "ds": "ab" * 64}},
+        "counters": {"90b3d51f30010000": 7}, "extra": [1, {"x": None}, [True, "s"]]}
+
+
+def test_handlers_and_diagnostics_do_not_stay_loaded():
+    # Their code is heap only while it runs (meter.execute, meter's diagnostics).
+    import sys
+    for device, name, content in (("gsme", "GCS06", gcs06()), ("esme", "ECS09", ecs09())):
+        st = fresh(device)
+        meter.execute(st, name, content)
+        for m in ("gsme", "gbz", "esme", "dlms", "meterdiag"):
+            assert m not in sys.modules, m
+        raises(meter.FormatError, meter.execute, st, name, b"\x00")
+        assert "gsme" not in sys.modules and "esme" not in sys.modules
+    assert meter.advance(fresh(), 1) == [] and "meterdiag" not in sys.modules
+    raises(AttributeError, getattr, meter, "no_such_thing")

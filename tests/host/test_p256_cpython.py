@@ -123,10 +123,16 @@ def test_point_arithmetic_edge_cases():
     gt = p256._gen()
     x, y, z = p256._mul(((gt._cols(0), gt.pts), (gt._cols(5), gt.pts)))
     assert p256._affine(x, y, z) == p256._affine(*p256._mul(((gt._cols(5), gt.pts),)))
+    # The comb recoding puts bit t*d + j of k into bit t of column j, for every window
+    # (window 1 is the plain double-and-add used for keys without a table).
+    tabs = [p256.Table(p256._GX, p256._GY, w) for w in range(1, 9)]
     for k in (1, 2, 0x1F, 1 << 255, N - 1):
-        naf = p256._naf_cols(k)
-        assert sum(((abs(c) * 2 - 1) if c > 0 else -(abs(c) * 2 - 1) if c else 0) << j
-                   for j, c in enumerate(naf)) == k
+        for w in range(1, 9):
+            d = (256 + w - 1) // w
+            cols = tabs[w - 1]._cols(k)
+            assert len(cols) == d
+            assert sum(((c >> t) & 1) << (t * d + j)
+                       for j, c in enumerate(cols) for t in range(w)) == k
 
 
 def test_aes_matches_openssl(rng):

@@ -58,14 +58,6 @@ def _der_len(mv, o):
     raise ValueError
 
 
-def _put_len(n):
-    if n < 0x80:
-        return bytes((n,))
-    if n < 0x100:
-        return bytes((0x81, n))
-    return bytes((0x82, n >> 8, n & 0xFF))
-
-
 def parse_apdu(mv):
     """Fields of a General-Signing APDU that fills mv exactly:
     (cra, counter, originator, recipient, message code, content offset, content end,
@@ -101,7 +93,7 @@ def build_apdu(cra, counter, originator, recipient, code, content, sign_key=None
     the end of the content) when sign_key is given, else signature length 00."""
     head = struct.pack(">BBBQB", 0xDF, 0x09, cra, counter, 8)
     body = (head + bytes(originator) + b"\x08" + bytes(recipient) + b"\x00\x02"
-            + struct.pack(">H", code) + _put_len(len(content)) + bytes(content))
+            + struct.pack(">H", code) + gbcsmac.der_len(len(content)) + bytes(content))
     if sign_key is None:
         return body + b"\x00"
     return body + b"\x40" + p256.sign(sign_key, memoryview(body)[1:])

@@ -119,12 +119,16 @@ def wrap(z, apdu):
         raise ValueError("not a General-Signing APDU with 8-byte system titles")
     cra, counter = struct.unpack_from(">BQ", mv, 2)
     mac = tag(mac_key(z, mv[12:20], cra, counter, mv[21:29]), mv[12:20], apdu)
-    # DER-style length: one byte below 0x80, else 81 nn or 82 nn nn.
-    n = 5 + len(mv) + MAC_LEN
+    return (b"\xdd\x00\x00\x00\x00\x00\x00" + der_len(5 + len(mv) + MAC_LEN)
+            + b"\x11\x00\x00\x00\x00" + bytes(apdu) + mac)
+
+
+def der_len(n):
+    """A GBCS length, DER style: one byte below 0x80, else 81 nn or 82 nn nn (the one
+    encoder for MAC headers and General-Signing content lengths)."""
     if n > 0xFFFF:
-        raise ValueError("APDU too long for a MAC header")
-    ln = struct.pack(">BH", 0x82, n) if n > 0xFF else bytes((0x81, n) if n > 0x7F else (n,))
-    return b"\xdd\x00\x00\x00\x00\x00\x00" + ln + b"\x11\x00\x00\x00\x00" + bytes(apdu) + mac
+        raise ValueError("length %d does not fit in 82 nn nn" % n)
+    return struct.pack(">BH", 0x82, n) if n > 0xFF else bytes((0x81, n) if n > 0x7F else (n,))
 
 
 def parse_header(data):

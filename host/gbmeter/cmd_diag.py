@@ -4,7 +4,7 @@ import json
 
 from gbmeter.errors import UserError
 from gbmeter.link import Link
-from gbmeter.session import alert_code
+from gbmeter.session import frame_alert_code
 
 SET_FIELDS = ("time1", "time2", "payment", "balance", "ec_balance", "ec_limit", "ec_threshold",
               "acc_debt", "clock", "payment_pct", "time1_rate", "time1_freq", "time1_start",
@@ -50,12 +50,7 @@ def run(args):
         req = {"at": args.at, "status": args.status}
     with Link(args.port) as link:
         reply = link.diag(args.op, **req)
-    alerts = []
-    for raw in reply.pop("alerts", []):
-        from gbmeter import codec
-        apdu = codec.parse_message(raw).get("apdu", raw) if raw[:1] == b"\xdd" else raw
-        code = alert_code(apdu)
-        alerts.append("%04X" % code if code is not None else "?")
+    alerts = [frame_alert_code(raw) for raw in reply.pop("alerts", [])]
     reply.pop("ok", None)
     reply["alerts"] = alerts
     if args.json:

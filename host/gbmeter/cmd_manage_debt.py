@@ -1,10 +1,6 @@
 """gbmeter manage-debt: Update Debt (ECS07 / GCS04) through the DCC chain."""
 
-import json
-
-from gbmeter.debtverbs import add_common, update_debt
-from gbmeter.link import Link
-from gbmeter.session import Session, describe
+from gbmeter.debtverbs import add_common, run_verb, update_debt
 
 
 def register(sub):
@@ -24,12 +20,8 @@ def register(sub):
 
 
 def run(args):
-    s = Session(args.keys, args.supplier)
-    with Link(args.port) as link:
-        hello = link.ping()
-        result = update_debt(s, link, hello["id"], hello["device"], args.time1, args.time2,
-                             args.payment, args.per_payment,
-                             {"rate": args.rate1, "period": args.period1},
-                             {"rate": args.rate2, "period": args.period2}, args.dcc_dir)
-    print(json.dumps(result) if args.json else describe(result))
-    return 0 if result["ok"] else 2
+    def send(s, link, meter_id, device):
+        return update_debt(s, link, meter_id, device, args.time1, args.time2, args.payment,
+                           args.per_payment, {"rate": args.rate1, "period": args.period1},
+                           {"rate": args.rate2, "period": args.period2}, args.dcc_dir)
+    return run_verb(args, send)

@@ -1,10 +1,6 @@
 """gbmeter reset-debt: reset one debt register (ECS07a / GCS04a) through the DCC chain."""
 
-import json
-
-from gbmeter.debtverbs import add_common, reset_register
-from gbmeter.link import Link
-from gbmeter.session import Session, describe
+from gbmeter.debtverbs import add_common, reset_register, run_verb
 
 
 def register(sub):
@@ -19,14 +15,8 @@ def register(sub):
 
 
 def run(args):
-    s = Session(args.keys, args.supplier)
-    with Link(args.port) as link:
-        hello = link.ping()
-        result = reset_register(s, link, hello["id"], hello["device"], args.register,
-                                args.dcc_dir)
-    result["register"] = args.register
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(describe(result) + (f": {args.register} is zero" if result["ok"] else ""))
-    return 0 if result["ok"] else 2
+    def send(s, link, meter_id, device):
+        result = reset_register(s, link, meter_id, device, args.register, args.dcc_dir)
+        result["register"] = args.register
+        return result
+    return run_verb(args, send, f": {args.register} is zero")

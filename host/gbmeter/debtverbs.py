@@ -1,8 +1,11 @@
 """What reset-debt, manage-debt and the demo share: make the Service Request a
 Supplier would send, then run the whole DCC chain on it (gbmeter.session.run_chain)."""
 
+import json
+
 from gbmeter import dcc, duis
-from gbmeter.session import meter_floor, run_chain
+from gbmeter.link import Link
+from gbmeter.session import Session, describe, meter_floor, run_chain
 
 
 def reset_register(session, link, meter_id, device, register, dcc_dir=None, now=None):
@@ -27,3 +30,19 @@ def add_common(p):
     p.add_argument("--supplier", help="Supplier system title (default: the lowest)")
     p.add_argument("--dcc-dir", metavar="DIR", help="DCC folder (anomaly detection state)")
     p.add_argument("--json", action="store_true")
+
+
+def run_verb(args, send, suffix=""):
+    """The body of a sending verb: open the key folder and the port, ask the meter who
+    it is, run send(session, link, meter_id, device) and print the result (JSON or
+    plain words, `suffix` added on success). Exit 0 only when the Response meets the
+    criterion, 2 when it does not."""
+    s = Session(args.keys, args.supplier)
+    with Link(args.port) as link:
+        hello = link.ping()
+        result = send(s, link, hello["id"], hello["device"])
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(describe(result) + (suffix if result["ok"] else ""))
+    return 0 if result["ok"] else 2

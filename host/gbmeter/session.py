@@ -172,19 +172,21 @@ def alert_code(apdu):
     return None
 
 
+def frame_alert_code(payload):
+    """The alert code of an Alert frame's payload, MAC-headed (non-critical) or not,
+    as four hex digits ("?" when it does not say)."""
+    apdu = codec.parse_message(payload).get("apdu", payload) if payload[:1] == b"\xdd" else payload
+    code = alert_code(apdu)
+    return "%04X" % code if code is not None else "?"
+
+
 def check_answer(session, cmd_apdu, frames):
     """Turn the frames answering a Command into the result of `send --json`."""
     cmd = codec.parse_apdu(cmd_apdu)
     meter_id = cmd["recipient"].hex()
     result = {"ok": False, "use_case": codec.use_case_name(cmd["message_code"]),
               "counter": cmd["counter"], "meter": meter_id}
-    alerts = []
-    for f in frames:
-        if f.type == T_ALERT:
-            data = f.payload
-            apdu = codec.parse_message(data).get("apdu", data) if data[:1] == b"\xdd" else data
-            code = alert_code(apdu)
-            alerts.append("%04X" % code if code is not None else "?")
+    alerts = [frame_alert_code(f.payload) for f in frames if f.type == T_ALERT]
     result["alerts"] = alerts
     last = frames[-1]
     if last.type == T_ALERT:

@@ -68,3 +68,57 @@ def test_diag_cli_and_fault_injection(start_board, tmp_path):
            "--dcc-dir", tmp_path / "dcc", "--json")
     out = json.loads(r.stdout)
     assert r.returncode == 2 and not out["ok"] and out["results"][0]["status"] == "HARDWARE_FAILURE"
+
+
+def test_quarantined_reset_is_never_sent(start_board, tmp_path):
+    """Past the volume threshold the DCC quarantines the next reset: exit 3, the reason
+    named, nothing reaches the meter (its registers and counter stay as they were),
+    and the quarantine log lists it."""
+    b = start_board("gsme")
+    k, dcc = tmp_path / "keys", tmp_path / "dcc"
+    gb("keys", "init", k)
+    gb("provision", "--port", b.port, "--device", "gsme", "--id", "00DB1234567890A1", "--keys", k)
+    dcc.mkdir()
+    (dcc / "adt.json").write_text(json.dumps({"thresholds": [
+        {"use_case": "GCS04a", "limit": 1, "window_seconds": 3600}]}))
+    args = ["--port", b.port, "--keys", k, "--dcc-dir", dcc, "--json"]
+    assert gb("reset-debt", "--register", "time1", *args).returncode == 0
+    gb("diag", "set", "--port", b.port, "--time2", 4000)
+    before = json.loads(gb("registers", "--port", b.port, "--json").stdout)
+    r = gb("reset-debt", "--register", "time2", *args)
+    assert r.returncode == 3 and "quarantined" in r.stderr
+    after = json.loads(gb("registers", "--port", b.port, "--json").stdout)
+    assert after == before and after["time2"] == 4000
+    listed = json.loads(gb("quarantine", "list", "--dcc-dir", dcc, "--json").stdout)
+    (row,) = listed["quarantined"]
+    assert row["use_case"] == "GCS04a" and len(listed["notifications"]) == 1
+
+
+def test_debt_collection_alert_is_maced_for_the_supplier(start_board, tmp_path):
+    """Debt Collection Completed is a non-critical Alert: MAC header, signature length
+    00, and a MAC that verifies with the Supplier's KA key and the meter's."""
+    from gbmeter import codec, gbcs, keys
+    from gbmeter.cmd_provision import provision
+    from gbmeter.link import Link
+    from gbmeter.session import Session, frame_alert_code
+
+    b = start_board("esme")
+    kd = tmp_path / "keys"
+    keys.init(kd)
+    s = Session(kd)
+    with Link(b.port) as link:
+        provision(s, link, "esme", "00DB1234567890A0")
+        link.diag("set", fields={"time2": 1000, "time2_rate": 1000, "time2_freq": 0,
+                                 "balance": 5000, "mode": "prepayment"})
+        reply = link.diag("advance", seconds=2 * 3600)
+    (raw,) = reply["alerts"]
+    assert frame_alert_code(raw) == "81A8"
+    msg = codec.parse_message(raw)
+    a = codec.parse_apdu(msg["apdu"])
+    assert (a["cra"], a["message_code"], a["signature"]) == (3, 0x1001, None)
+    assert a["recipient"] == s.supplier.title
+    meter_ka = s.meter_key("00db1234567890a0", "ka")
+    assert gbcs.check_mac_keys(s.supplier.ka_priv, meter_ka, raw)
+    tampered = bytearray(raw)
+    tampered[-20] ^= 1
+    assert not gbcs.check_mac_keys(s.supplier.ka_priv, meter_ka, bytes(tampered))

@@ -203,3 +203,36 @@ def mutate(content, rnd):
             pos %= len(c)
             c = c[:pos] + c[pos + 1:]
     return c
+
+
+def truncation_campaign(good, through):
+    """Every good (name, content) must be answered (through() == 1); every cut of it
+    and it with a trailing byte must be refused (0). Returns how many were tried."""
+    n = 0
+    for name, content in good:
+        assert through(name, content) == 1
+        for i in range(len(content)):
+            assert through(name, content[:i]) == 0, (name, i)
+            n += 1
+        assert through(name, content + b"\x00") == 0
+    return n
+
+
+def mutation_campaign(good, through, seed, rounds=300):
+    """Byte flips at every offset plus random mutations; through() returns 1 when the
+    meter answered, 0 for a format failure (and must raise nothing else). Some of each
+    must happen, or the campaign tests nothing. Returns (tried, answered)."""
+    rnd = prng(seed)
+    tried = answered = 0
+    for name, content in good:
+        for i in range(len(content)):
+            for x in (0x01, 0x80, 0xFF):
+                c = bytearray(content)
+                c[i] ^= x
+                answered += through(name, c)
+                tried += 1
+        for _ in range(rounds):
+            answered += through(name, mutate(content, rnd))
+            tried += 1
+    assert 0 < answered < tried
+    return tried, answered

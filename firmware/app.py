@@ -17,7 +17,6 @@ from envelope import Reject
 VERSION = "0.2.0"
 # Factory identities when device.json gives none: the NOTES.md test meters.
 DEFAULT_ID = {"esme": "00db1234567890a0", "gsme": "00db1234567890a1"}
-PROFILES = ("smets2",)
 
 
 def _read_json(name, default):
@@ -63,9 +62,15 @@ class Meter:
         self.store = store.Store(root)
         st = self.store.load()
         if st is None:
+            # Factory-fresh: the device and profile device.json gives.
             device = factory.get("device", "gsme")
-            st = meter.new_state(device, factory.get("id") or DEFAULT_ID[device])
-            st["profile"] = factory.get("profile", "smets2")
+            st = meter.new_state(device, factory.get("id") or DEFAULT_ID[device],
+                                 factory.get("profile", "smets2"), factory.get("settings"))
+            self.store.commit(st)
+        elif "settings" not in st:
+            # Stored before profiles had settings: its profile's.
+            st["profile"] = st.get("profile") or "smets2"
+            st["settings"] = meter.new_state(st["device"], st["id"], st["profile"])["settings"]
             self.store.commit(st)
         self.st = st
 
@@ -74,8 +79,9 @@ class Meter:
         self.st = work
 
     def supports(self, row):
-        # A meter from before SECMP0002 does not know the reset use cases.
-        return row[5] is None or self.st.get("profile") != "smets2-pre"
+        # The use case's release (usecases.py `since`) must be one its profile knows:
+        # a meter from before SECMP0002 does not know the reset use cases.
+        return row[5] is None or row[5] in self.st["settings"]["releases"]
 
     # -- GBCS ---------------------------------------------------------------------
     def gbcs(self, data):
@@ -117,7 +123,8 @@ class Meter:
         gc.collect()
         st = self.st
         return {"ok": True, "fw": VERSION, "board": self.cfg.get("name", "unknown"),
-                "device": st["device"], "id": st["id"], "profile": st.get("profile"),
+                "device": st["device"], "id": st["id"], "profile": st["profile"],
+                "settings": st["settings"],
                 "provisioned": "keys" in st, "heap_free": gc.mem_free(),
                 "platform": sys.platform}
 
@@ -129,7 +136,17 @@ class Meter:
             return {"ok": False, "error": "diagnostics are switched off on this board"}, ()
         fn = getattr(self, "d_" + op, None)
         if fn is None:
-            return {"ok": False, "error": "unknown diagnostic: %s" % op}, ()
+            # The test set-up diagnostics: loaded for the call and dropped after it,
+            # so a board serving Commands holds none of their code.
+            gc.collect()
+            try:
+                import appdiag
+                fn = getattr(appdiag, "d_" + op, None)
+            finally:
+                sys.modules.pop("appdiag", None)
+            if fn is None:
+                return {"ok": False, "error": "unknown diagnostic: %s" % op}, ()
+            fn = _bound(fn, self)
         work = _copy(self.st)
         try:
             reply, extra = fn(work, req)
@@ -147,65 +164,9 @@ class Meter:
         gc.collect()
         return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "_commit": False}, ()
 
-    def d_registers(self, work, req):
-        r = meter.registers(work)
-        r["profile"] = work.get("profile")
-        r["_commit"] = False
-        return r, ()
 
-    def d_set(self, work, req):
-        meter.set_state(work, req["fields"])
-        return {}, ()
-
-    def d_advance(self, work, req):
-        codes = meter.advance(work, req["seconds"])
-        return {"alerts_raised": ["%04X" % c for c in codes]}, self._alerts(work, codes)
-
-    def d_topup(self, work, req):
-        codes = meter.topup(work, req["amount"])
-        return {"alerts_raised": ["%04X" % c for c in codes]}, self._alerts(work, codes)
-
-    def d_fault(self, work, req):
-        meter.inject_fault(work, req["at"], req["status"])
-        return {}, ()
-
-    def d_provision(self, work, req):
-        """Identity, trust anchors and (by default, new) key pairs. The key pairs are
-        made here on the meter, so the private keys never leave it."""
-        device = req.get("device", work["device"])
-        mid = req.get("id", work["id"])
-        fresh = meter.new_state(device, mid)  # validates device and id
-        anchors = {}
-        for who, a in req["anchors"].items():
-            who = who.lower()
-            if len(bytes.fromhex(who)) != 8 or a["role"] not in (2, 3, 4):
-                raise ValueError("anchor %s: bad system title or role" % who)
-            for k in ("ds", "ka"):
-                if k in a and not p256.check_point(bytes.fromhex(a[k])):
-                    raise ValueError("anchor %s: %s key is not a P-256 point" % (who, k))
-            anchors[who] = {k: a[k] for k in ("role", "ds", "ka") if k in a}
-        if device != work["device"] or mid != work["id"]:
-            # A different meter: start from factory state, but never lower a counter.
-            counters = work["counters"]
-            ctr = work["alert_ctr"]
-            work.clear()
-            work.update(fresh)
-            work["counters"] = counters
-            work["alert_ctr"] = ctr
-        if "profile" in req:
-            if req["profile"] not in PROFILES:
-                raise ValueError("unknown profile %s" % req["profile"])
-            work["profile"] = req["profile"]
-        work.setdefault("profile", "smets2")
-        work["anchors"] = anchors
-        if req.get("new_keys", True) or "keys" not in work:
-            ds, ds_pub = p256.keypair()
-            ka, ka_pub = p256.keypair()
-            work["keys"] = {"ds": ds.hex(), "ka": ka.hex()}
-            work["pub"] = {"ds": ds_pub.hex(), "ka": ka_pub.hex()}
-        self.sec.forget()
-        return {"id": work["id"], "device": work["device"], "ds": work["pub"]["ds"],
-                "ka": work["pub"]["ka"]}, ()
+def _bound(fn, m):
+    return lambda work, req: fn(m, work, req)
 
 
 def comb_window(wanted, heap):

@@ -6,6 +6,7 @@
 #   ECS07a Reset Debt Register: one action, Charge method 5, double-long 0
 #   ECS04b Reset Meter Balance: Credit method 2 set_amount_to_value
 #   ECS09  Activate Emergency Credit: one action, emergency Credit method 3
+# Money values pass through meter.money (whole pence on a whole_pence profile).
 # Sets answer a data-access-result, actions an action-result, both with null data;
 # once one fails the rest are not executed and answer other-reason (RTDS ERROR).
 import struct
@@ -113,19 +114,24 @@ def _plan(name, specs, data):
 def _run(st, op, idx, x):
     # One planned operation on debt register / credit idx; True if it succeeded.
     if op == _UPDATE:
-        return meter.set_debt(st, idx, st[meter.REGISTERS[idx]] + x)
+        return meter.set_debt(st, idx, st[meter.REGISTERS[idx]] + meter.money(st, x))
     if op == _RESET:
         # Recovery settings stay as they are; success iff the register is zero after.
         meter.set_debt(st, idx, 0)
         return st[meter.REGISTERS[idx]] == 0
     if op == _CREDIT:
-        st[_CREDIT_KEYS[idx]] = x
+        # set_amount_to_value is absolute: not on a meter taking increments only
+        if st["settings"]["balance_adjust"] == "incremental-only":
+            return False
+        st[_CREDIT_KEYS[idx]] = meter.money(st, x)
     elif op == _INVOKE:
         return meter.activate_emergency_credit(st)
     elif op == _ACTIVATE:
         r = st[meter.RECOVERY[idx]]
         r["rate"] = r["passive"]
     else:
+        if op == _PASSIVE:
+            x = meter.money(st, x)
         st[meter.RECOVERY[idx]][("passive", "freq", "pct")[op]] = x
     return True
 

@@ -3,6 +3,7 @@
 #   GCS04a Reset Debt Register: one Change Debt, amount 0, absolute (NOTES.md sec. 5)
 #   GCS40b Adjust Meter Balance: one Credit Adjustment
 #   GCS06  Activate Emergency Credit: one Select Available Emergency Credit
+# Money values pass through meter.money (whole pence on a whole_pence profile).
 # Every component answers a ZCL Default Response; once one fails, the rest are not
 # executed and answer command FF, status FAILURE (RTDS GCS04 ERROR).
 # This module is loaded for one Command at a time (meter.execute), so it is kept to
@@ -23,6 +24,8 @@ def _change_debt(st, reset, d):
     if reset:
         meter.set_debt(st, reg, 0)
         return gbz.SUCCESS if st[meter.REGISTERS[reg]] == 0 else gbz.FAILURE
+    amount = meter.money(st, amount)
+    rec = meter.money(st, rec)
     if atype & 1:
         amount += st[meter.REGISTERS[reg]]
     if not meter.set_debt(st, reg, amount):
@@ -75,8 +78,10 @@ def execute(st, name, content):
         elif want == gbz.CMD_CHANGE_DEBT:
             status = _change_debt(st, name == "GCS04a", d)
         elif want == gbz.CMD_CREDIT_ADJUSTMENT:
-            value = d[3] + (st["balance"] if d[2] == 0 else 0)
-            if meter.MIN_AMOUNT <= value <= meter.MAX_AMOUNT:
+            value = meter.money(st, d[3]) + (st["balance"] if d[2] == 0 else 0)
+            if d[2] and st["settings"]["balance_adjust"] == "incremental-only":
+                status = gbz.FAILURE   # an absolute adjustment, on a meter without them
+            elif meter.MIN_AMOUNT <= value <= meter.MAX_AMOUNT:
                 st["balance"] = value
             else:
                 status = gbz.INVALID_VALUE

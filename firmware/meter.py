@@ -36,6 +36,10 @@
 #   counters        {remote party system title hex: last accepted originator counter}
 #   alert_ctr       the meter's own originator counter for Alerts
 #   fault           pending injected fault {"at": n, "status": s} or None
+#   profile         the device profile's name (profiles.py), for reports
+#   settings        that profile's named settings, with any overrides: what the
+#                   rules below consult (whole_pence, ec_zero_limit, ec_amount,
+#                   balance_adjust, releases)
 #
 # Any other key (the security layer keeps keys, anchors and its profile here) is
 # preserved untouched.
@@ -44,8 +48,12 @@
 #   - a reset (ECS07a / GCS04a) succeeds iff the register is zero afterwards, in
 #     both payment modes, and leaves the recovery settings alone;
 #   - emergency credit (ECS09 / GCS06) succeeds iff it is active afterwards: it is
-#     activated in prepayment mode when ec_limit > 0 and balance <= ec_threshold,
-#     and activating it makes ec_limit available as ec_balance;
+#     activated in prepayment mode when balance <= ec_threshold (with ec_limit 0 only
+#     where the setting ec_zero_limit is "activate"), and activating it makes ec_limit
+#     available as ec_balance (setting ec_amount "limit-less-debt": the accumulated
+#     debt is paid out of it first);
+#   - on a whole_pence meter every money value a Command or diagnostic gives is
+#     truncated towards zero to whole pence first (money());
 #   - time-based recovery happens only in prepayment mode, at each collection instant
 #     (start time reached, every hour at coll minutes past, or every day at coll
 #     minutes after midnight), taking min(rate, register) from the meter balance;
@@ -125,11 +133,26 @@ def set_debt(st, reg, value):
 
 def activate_emergency_credit(st):
     """Activate emergency credit if it is on offer; True iff active afterwards."""
-    if not st["ec_active"] and st["mode"] == "prepayment" and st["ec_limit"] > 0 \
-            and st["balance"] <= st["ec_threshold"]:
+    s = st["settings"]
+    limit = st["ec_limit"]
+    if not st["ec_active"] and st["mode"] == "prepayment" \
+            and st["balance"] <= st["ec_threshold"] \
+            and (limit > 0 or s["ec_zero_limit"] == "activate"):
         st["ec_active"] = True
-        st["ec_balance"] = st["ec_limit"]
+        paid = 0
+        if s["ec_amount"] == "limit-less-debt":
+            paid = min(st["acc_debt"], limit)
+            st["acc_debt"] -= paid
+        st["ec_balance"] = limit - paid
     return st["ec_active"]
+
+
+def money(st, v):
+    """A money value as the meter accepts it: on a whole_pence meter (S1SR 18.16,
+    18.27) truncated towards zero to whole pence, 1000 units."""
+    if st["settings"]["whole_pence"]:
+        return v // 1000 * 1000 if v >= 0 else -(-v // 1000 * 1000)
+    return v
 
 
 # -- working copies, the register read-out, the diagnostics ------------------------
@@ -150,9 +173,9 @@ def copy(v):
     return v
 
 
-_SHOWN = ("device", "id", "time1", "time2", "payment", "balance", "ec_balance",
-          "ec_limit", "ec_threshold", "ec_active", "acc_debt", "mode", "clock",
-          "alert_ctr", "fault")
+_SHOWN = ("device", "id", "profile", "settings", "time1", "time2", "payment", "balance",
+          "ec_balance", "ec_limit", "ec_threshold", "ec_active", "acc_debt", "mode",
+          "clock", "alert_ctr", "fault")
 
 
 def registers(st):

@@ -4,23 +4,32 @@
 # Command, so it is kept out of meter's code: meter loads this module when one of
 # these names is asked for and drops it again, and a board running Commands holds
 # none of it in its heap.
-from meter import FAULTS, MAX_AMOUNT, MAX_CLOCK, MIN_AMOUNT, PCT_FULL, RECOVERY, REGISTERS
+import sys
+
+from meter import (FAULTS, MAX_AMOUNT, MAX_CLOCK, MIN_AMOUNT, PCT_FULL, RECOVERY, REGISTERS,
+                   money)
 
 ALERT_DEBT_COLLECTED = (0x81A7, 0x81A8, 0x81A9)
 PERIODS = (3600, 86400)   # by freq: hourly, daily
 FAULT_MAX_AT = 255
 
 
-def new_state(device, meter_id_hex):
-    """A factory-fresh meter: credit mode, all registers and balances zero, an
-    emergency credit of 5.00 GBP offered below a balance of 1.00 GBP."""
+def new_state(device, meter_id_hex, profile="smets2", overrides=None):
+    """A factory-fresh meter of a device profile (profiles.py, with overrides of its
+    settings): credit mode, all registers and balances zero, an emergency credit of
+    5.00 GBP offered below a balance of 1.00 GBP."""
+    try:
+        import profiles
+        settings = profiles.settings(profile, overrides)
+    finally:
+        sys.modules.pop("profiles", None)
     if device not in ("esme", "gsme"):
         raise ValueError("device must be esme or gsme")
     mid = meter_id_hex.lower()
     if len(mid) != 16 or any(c not in "0123456789abcdef" for c in mid):
         raise ValueError("meter id must be 16 hex digits")
     return {
-        "device": device, "id": mid,
+        "device": device, "id": mid, "profile": profile, "settings": settings,
         "time1": 0, "time2": 0, "payment": 0,
         "time1_recovery": _time_recovery(), "time2_recovery": _time_recovery(),
         "payment_recovery": {"pct": 0},
@@ -94,11 +103,14 @@ def topup(st, amount):
     raised."""
     if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
         raise ValueError("amount must be 1..%d (0.00001 GBP)" % MAX_AMOUNT)
+    amount = money(st, amount)
+    if amount == 0:
+        raise ValueError("this meter takes whole pence: amount must be at least 1000")
     rest = amount
     alerts = []
     if st["mode"] == "prepayment":
         debt = st["payment"]
-        share = amount * st["payment_recovery"]["pct"] // PCT_FULL
+        share = money(st, amount * st["payment_recovery"]["pct"] // PCT_FULL)
         share = share if share < debt else debt
         acc = min(rest - share, st["acc_debt"])
         ec = ec_used = 0
@@ -140,9 +152,15 @@ _SETTABLE = {
 }
 
 
+# money fields: a whole_pence meter holds these in whole pence, set how they may be
+_MONEY = ("time1", "time2", "payment", "balance", "ec_balance", "ec_limit", "ec_threshold",
+          "acc_debt", "time1_rate", "time2_rate")
+
+
 def set_state(st, fields):
     """Set test preconditions from {field: value}; all fields are checked first and a
-    ValueError names the first bad one, with nothing changed."""
+    ValueError names the first bad one, with nothing changed. A whole_pence meter
+    stores money fields truncated to whole pence, as it would hold them."""
     for k, v in fields.items():
         rng = _SETTABLE.get(k)
         if k not in _SETTABLE:
@@ -156,6 +174,8 @@ def set_state(st, fields):
         elif type(v) is not int or not rng[0] <= v <= rng[1]:
             raise ValueError("%s must be a whole number %d..%d" % (k, rng[0], rng[1]))
     for k, v in fields.items():
+        if k in _MONEY:
+            v = money(st, v)
         if k[:5] in ("time1", "time2") and "_" in k:
             st[k[:5] + "_recovery"][k[6:]] = v
         elif k == "payment_pct":

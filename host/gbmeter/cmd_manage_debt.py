@@ -23,5 +23,6 @@ def run(args):
     def send(s, link, meter_id, device):
         return update_debt(s, link, meter_id, device, args.time1, args.time2, args.payment,
                            args.per_payment, {"rate": args.rate1, "period": args.period1},
-                           {"rate": args.rate2, "period": args.period2}, args.dcc_dir)
+                           {"rate": args.rate2, "period": args.period2}, args.dcc_dir,
+                           force=args.force)
     return run_verb(args, send)

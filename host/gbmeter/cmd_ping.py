@@ -21,6 +21,7 @@ def run(args):
     if args.json:
         print(json.dumps(reply))
     else:
-        print(f"{reply.get('device', '?').upper()} on board {reply.get('board')}: firmware "
-              f"{reply.get('fw')}, {reply.get('heap_free')} bytes heap free")
+        print(f"{reply.get('device', '?').upper()} {reply.get('id')} ({reply.get('profile')}) "
+              f"on board {reply.get('board')}: firmware {reply.get('fw')}, "
+              f"{reply.get('heap_free')} bytes heap free")
     return 0

@@ -2,7 +2,7 @@
 
 import json
 
-from gbmeter import gbcs, keys
+from gbmeter import gbcs, keys, profiles
 from gbmeter.link import Link
 from gbmeter.session import ACB, NETWORK_OPERATOR, SUPPLIER, Session
 
@@ -20,7 +20,12 @@ def register(sub):
     p.add_argument("--supplier", help="Supplier system title (default: the lowest)")
     p.add_argument("--acb", help="ACB system title (default: the lowest)")
     p.add_argument("--network-operator", help="Network Operator system title (default: the lowest)")
-    p.add_argument("--profile", help="device profile stored on the meter")
+    p.add_argument("--profile", choices=profiles.names(),
+                   help="device profile stored on the meter (default: keep the meter's; "
+                        "`gbmeter profiles` lists them)")
+    p.add_argument("--setting", action="append", metavar="NAME=VALUE",
+                   help="override one of the profile's settings (repeatable; "
+                        "`gbmeter profiles` lists them)")
     p.add_argument("--keep-keys", action="store_true",
                    help="keep the meter's existing key pairs instead of making new ones")
     p.add_argument("--json", action="store_true")
@@ -36,9 +41,13 @@ def _anchor(party):
 
 
 def provision(s, link, device, meter_id, acb=None, network_operator=None, profile=None,
-              new_keys=True):
-    """Provision the meter on `link` for Session `s`; returns the summary dict."""
+              new_keys=True, settings=None):
+    """Provision the meter on `link` for Session `s`; returns the summary dict.
+    `settings` ({name: value}) overrides the profile's settings."""
     meter_id = keys.normalise_title(meter_id)
+    if profile or settings:
+        # checked here too, so a typo is named before the meter is touched
+        profiles.settings(profile or link.ping().get("profile") or "smets2", settings)
     anchors = {s.supplier.eui: _anchor(s.supplier)}
     acb = s.keys.pick(ACB, acb)
     anchors[acb.eui] = _anchor(acb)
@@ -48,15 +57,18 @@ def provision(s, link, device, meter_id, acb=None, network_operator=None, profil
     req = {"device": device, "id": meter_id, "anchors": anchors, "new_keys": new_keys}
     if profile:
         req["profile"] = profile
+    if settings:
+        req["settings"] = settings
     reply = link.diag("provision", timeout=30, **req)
     record = {"device": reply["device"], "ds": reply["ds"], "ka": reply["ka"],
-              "supplier": s.supplier.eui, "acb": acb.eui}
+              "supplier": s.supplier.eui, "acb": acb.eui, "profile": reply.get("profile")}
     s.save_meter(meter_id, record)
     certs = []
     if s.keys.has_root():
         for usage in ("ds", "ka"):
             certs.append(str(keys.issue_device_cert(s.keys, meter_id, bytes.fromhex("04" + reply[usage]), usage)))
-    out = {"id": meter_id, "device": reply["device"], "ds_public_key": reply["ds"],
+    out = {"id": meter_id, "device": reply["device"], "profile": reply.get("profile"),
+           "settings": reply.get("settings"), "ds_public_key": reply["ds"],
            "ka_public_key": reply["ka"], "trust_anchors": {k: keys.role_name(v["role"]) for k, v in anchors.items()},
            "saved": str(s.state / "meters" / f"{meter_id}.json"), "certificates": certs}
     return out
@@ -66,12 +78,13 @@ def run(args):
     s = Session(args.keys, args.supplier, args.acb)
     with Link(args.port) as link:
         out = provision(s, link, args.device, args.id, args.acb, args.network_operator,
-                        args.profile, not args.keep_keys)
+                        args.profile, not args.keep_keys, profiles.parse_settings(args.setting))
     certs = out["certificates"]
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"provisioned {out['device'].upper()} {out['id']}")
+        print(f"provisioned {out['device'].upper()} {out['id']} as a {out['profile']} meter")
+        print("  settings: " + profiles.text(out["settings"] or {}))
         print(f"  DS public key {out['ds_public_key']}")
         print(f"  KA public key {out['ka_public_key']}")
         for k, v in out["trust_anchors"].items():

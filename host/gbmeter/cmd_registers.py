@@ -2,6 +2,7 @@
 
 import json
 
+from gbmeter import profiles
 from gbmeter.link import Link
 
 
@@ -30,6 +31,8 @@ def run(args):
         print(json.dumps(r))
         return 0
     print(f"{r['device'].upper()} {r['id']} ({r.get('profile')}), {r['mode']} mode, clock {r['clock']}")
+    if r.get("settings"):
+        print(f"  settings: {profiles.text(r['settings'])}")
     for name, label in (("time1", "Time Debt Register 1"), ("time2", "Time Debt Register 2"),
                         ("payment", "Payment Debt Register")):
         print(f"  {label:24} {r[name]:>12}  {pounds(r[name])}")

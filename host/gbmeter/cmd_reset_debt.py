@@ -16,7 +16,8 @@ def register(sub):
 
 def run(args):
     def send(s, link, meter_id, device):
-        result = reset_register(s, link, meter_id, device, args.register, args.dcc_dir)
+        result = reset_register(s, link, meter_id, device, args.register, args.dcc_dir,
+                                force=args.force)
         result["register"] = args.register
         return result
     return run_verb(args, send, f": {args.register} is zero")

@@ -3,6 +3,7 @@
 import json
 
 from gbmeter.cmd_parse import read_hex_arg
+from gbmeter.debtverbs import add_force
 from gbmeter.link import Link
 from gbmeter.session import Session, describe
 
@@ -13,6 +14,7 @@ def register(sub):
     p.add_argument("--port", required=True)
     p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
     p.add_argument("--supplier")
+    add_force(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -21,6 +23,6 @@ def run(args):
     command = read_hex_arg(args.command)
     s = Session(args.keys, args.supplier)
     with Link(args.port) as link:
-        result = s.send(link, command)
+        result = s.send(link, command, args.force)
     print(json.dumps(result) if args.json else describe(result))
     return 0 if result["ok"] else 2

@@ -5,6 +5,7 @@ import signal
 import sys
 import threading
 
+from gbmeter import profiles
 from gbmeter.sim import VirtualBoard
 
 
@@ -16,6 +17,8 @@ def register(sub):
     p.add_argument("--device", choices=("esme", "gsme"), default="gsme")
     p.add_argument("--heap", help="unix port heap size, e.g. 64K (-X heapsize=)")
     p.add_argument("--mpy", action="store_true", help="deploy mpy-cross compiled .mpy files")
+    p.add_argument("--profile", choices=profiles.names(),
+                   help="device profile of a new board (default smets2; `gbmeter profiles`)")
     p.add_argument("--board", default="unix", help="board settings folder under boards/")
     p.add_argument("--json", action="store_true", help="print one JSON line when the board answers")
     p.set_defaults(func=run)
@@ -26,14 +29,16 @@ def run(args):
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda *_: done.set())
     vb = VirtualBoard(dir=args.dir, device=args.device, heap=args.heap, mpy=args.mpy,
-                      board=args.board)
+                      board=args.board, profile=args.profile)
     vb.start()
     try:
         if args.json:
             print(json.dumps({"port": vb.port, "dir": str(vb.dir), "pid": vb.pid,
-                              "device": vb.hello.get("device")}), flush=True)
+                              "device": vb.hello.get("device"),
+                              "profile": vb.hello.get("profile")}), flush=True)
         else:
-            print(f"virtual {vb.hello.get('device', '?').upper()} on {vb.port} "
+            h = vb.hello
+            print(f"virtual {h.get('device', '?').upper()} ({h.get('profile')}) on {vb.port} "
                   f"(board folder {vb.dir}, unix port pid {vb.pid}); Ctrl-C stops it",
                   flush=True)
         while not done.wait(0.5):

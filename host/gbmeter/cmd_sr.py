@@ -4,6 +4,7 @@
 import json
 
 from gbmeter import dcc, duis
+from gbmeter.debtverbs import add_force
 
 
 def add_dcc_options(p):
@@ -39,6 +40,7 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--keys", metavar="DIR", help="key folder (used when sending)")
     p.add_argument("--supplier", metavar="EUI", help="Supplier system title (used when sending)")
+    add_force(p)
     add_dcc_options(p)
     p.set_defaults(func=run)
 

@@ -25,7 +25,6 @@ Public API (used by the DCC-side helpers as well as `gbmeter parse`):
 """
 
 import datetime
-import importlib.util
 import struct as _struct
 
 from construct import (
@@ -819,20 +818,10 @@ def decode_content(message_code, content, base=0):
 
 # --- the firmware's use-case table -------------------------------------------------
 
-_usecases = None
-
-
 def load_usecases():
     """firmware/usecases.py, imported from the checkout: the one use-case table."""
-    global _usecases
-    if _usecases is None:
-        from gbmeter import paths
-        spec = importlib.util.spec_from_file_location(
-            "gbmeter_firmware_usecases", paths.FIRMWARE / "usecases.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        _usecases = mod
-    return _usecases
+    from gbmeter import paths
+    return paths.firmware_table("usecases")
 
 
 def use_case_name(message_code):

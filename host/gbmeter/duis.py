@@ -477,6 +477,12 @@ def reset_debt_xml(originator, target, counter, register):
                         cfg["service_reference_variant"], body)
 
 
+def activate_emergency_credit_xml(originator, target, counter):
+    """An Activate Emergency Credit request (2.5: ECS09 / GCS06)."""
+    return _request_xml(originator, target, counter, "2.5", "2.5",
+                        lambda b: _sub(b, "ActivateEmergencyCredit"))
+
+
 def update_debt_xml(originator, target, counter, device, time1, time2, payment, per_payment,
                     recovery1, recovery2):
     """An Update Debt request; recovery1/2 = {rate, period, price_scale (ESME)}."""

@@ -1,6 +1,7 @@
 """Where things are: the firmware and board folders of this checkout, the unix port,
 and the optional ../shared reference data."""
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -54,3 +55,18 @@ def shared():
     env = os.environ.get("GBMETER_SHARED")
     p = Path(env) if env else ROOT.parent / "shared"
     return p if (p / "gbcs" / "NOTES.md").exists() else None
+
+
+_tables = {}
+
+
+def firmware_table(name):
+    """A firmware data module (usecases, profiles) imported from this checkout, so
+    the host follows the very table the meters run."""
+    if name not in _tables:
+        spec = importlib.util.spec_from_file_location(
+            "gbmeter_firmware_" + name, FIRMWARE / (name + ".py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _tables[name] = mod
+    return _tables[name]

@@ -131,14 +131,20 @@ class Session:
         a = codec.parse_apdu(signed)
         return self.wrap(signed, a["recipient"].hex()), a
 
-    def send(self, link, command):
+    def send(self, link, command, force=False):
         """Send a COMMAND (MAC-headed bytes) and check the answer. Returns the result
-        dict of `gbmeter send --json`."""
+        dict of `gbmeter send --json`. A use case the meter's profile does not know
+        is refused before anything is sent, unless forced."""
         try:
             msg = codec.parse_message(command)
         except codec.DecodeError as e:
             raise UserError(f"not a GBCS COMMAND: {e}") from None
         apdu = msg.get("apdu", msg)
+        if not force:
+            from gbmeter import profiles
+            row = codec.load_usecases().find(codec.parse_apdu(apdu)["message_code"])
+            if row is not None:
+                profiles.check_known(link.ping(), row)
         frames = link.gbcs(command)
         return check_answer(self, apdu, frames)
 
@@ -237,14 +243,19 @@ def describe(result):
     return head + "FAILED: " + result.get("reason", "unknown")
 
 
-def run_chain(session, link, request, precommand, dcc_dir=None):
+def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     """The whole DCC chain for one Service Request, as `gbmeter sr --port` runs it:
     the Supplier signs the PRECOMMAND, Parse and Correlate checks it against the
     request, anomaly detection releases or quarantines it (a quarantined Command is
     never sent), the ACB wraps it for the meter, and the Response is verified.
-    Returns the `send --json` result with `correlation` and `dcc` added."""
-    from gbmeter import dcc  # the DCC side is only needed here
+    A use case the meter's profile does not know is refused before the DCC sees it,
+    unless forced. Returns the `send --json` result with `correlation` and `dcc` added."""
+    from gbmeter import dcc, profiles  # the DCC side is only needed here
     signed = session.sign(precommand)
+    if not force:
+        row = codec.load_usecases().find(codec.parse_apdu(signed)["message_code"])
+        if row is not None:
+            profiles.check_known(link.ping(), row)
     corr = dcc.correlate(request, signed, session.keys)
     if not corr.correlates:
         raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "
@@ -254,7 +265,7 @@ def run_chain(session, link, request, precommand, dcc_dir=None):
     meter_id = codec.parse_apdu(signed)["recipient"].hex()
     command = session.wrap(signed, meter_id)
     session.used_counter(meter_id, request.counter)
-    result = session.send(link, command)
+    result = session.send(link, command, force=True)  # checked above
     result["correlation"] = "correlates"
     result["dcc"] = verdict.verdict
     return result

@@ -31,7 +31,7 @@ BOOT = ("for _n in list(globals()):\n if _n[0] != '_': del globals()[_n]\n"
 
 class VirtualBoard:
     def __init__(self, dir=None, device="gsme", heap=None, mpy=False, board="unix",
-                 factory=None, start_timeout=30.0):
+                 factory=None, start_timeout=30.0, profile=None):
         self.tempdir = None
         if dir is None:
             self.tempdir = tempfile.mkdtemp(prefix="gbmeter-board-")
@@ -42,6 +42,9 @@ class VirtualBoard:
         self.mpy = mpy
         self.board = board
         self.factory = dict(factory or {}, device=device)
+        if profile:
+            self.factory["profile"] = profile
+        self.profile = profile
         self.start_timeout = start_timeout
         self.proc = None
         self.port = None
@@ -73,6 +76,11 @@ class VirtualBoard:
         self._bridge.start()
         try:
             self._deploy_and_boot()
+            if self.profile and self.hello.get("profile") != self.profile:
+                raise UserError(
+                    f"the board folder {self.dir} holds a {self.hello.get('profile')} meter: "
+                    "--profile sets up a new board folder; `gbmeter provision --profile` "
+                    "changes the profile of an existing meter")
         except BaseException:
             self.stop()
             raise

@@ -222,8 +222,9 @@ def test_emergency_credit_success_iff_active_afterwards():
         assert meter.execute(st, name, content) == bad and not st["ec_active"]
         st = fresh(device, mode="prepayment", balance=100001)   # above the threshold
         assert meter.execute(st, name, content) == bad and not st["ec_active"]
-        st = fresh(device, mode="prepayment", ec_limit=0)
-        assert meter.execute(st, name, content) == bad
+        st = fresh(device, mode="prepayment", ec_limit=0)   # SMETS2: on offer, empty
+        assert meter.execute(st, name, content) == ok
+        assert st["ec_active"] and st["ec_balance"] == 0
         st = fresh(device, mode="prepayment", balance=100000)
         assert meter.execute(st, name, content) == ok
         assert st["ec_active"] and st["ec_balance"] == 500000

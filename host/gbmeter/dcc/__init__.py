@@ -40,6 +40,7 @@ def send_hook(request, precommand, args):
         raise UserError(f"the request's originator {request.originator.hex()} is not the "
                         f"Supplier {s.supplier.eui} of {s.keys.path}")
     with Link(args.port) as link:
-        result = run_chain(s, link, request, precommand, args.dcc_dir)
+        result = run_chain(s, link, request, precommand, args.dcc_dir,
+                           getattr(args, "force", False))
     print(json.dumps(result) if args.json else describe(result))
     return 0 if result["ok"] else 2

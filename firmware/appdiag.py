@@ -1,0 +1,96 @@
+# The local port's test set-up diagnostics: read the registers, set preconditions,
+# move the clock, top up, inject a fault, provision. app.Meter.diag loads this module
+# for one call and drops it again, so a board serving Commands holds none of it.
+# Each takes (the app.Meter, a working copy of the state, the request) and returns
+# (reply, extra frames); the working copy is committed whole unless the reply says
+# "_commit": False, and a ValueError / TypeError / KeyError changes nothing.
+import gc
+import sys
+
+import meter
+import p256
+
+
+def _codes(codes):
+    return {"alerts_raised": ["%04X" % c for c in codes]}
+
+
+def d_registers(m, work, req):
+    r = meter.registers(work)
+    r["_commit"] = False
+    return r, ()
+
+
+def d_set(m, work, req):
+    meter.set_state(work, req["fields"])
+    return {}, ()
+
+
+def d_advance(m, work, req):
+    codes = meter.advance(work, req["seconds"])
+    return _codes(codes), m._alerts(work, codes)
+
+
+def d_topup(m, work, req):
+    codes = meter.topup(work, req["amount"])
+    return _codes(codes), m._alerts(work, codes)
+
+
+def d_fault(m, work, req):
+    meter.inject_fault(work, req["at"], req["status"])
+    return {}, ()
+
+
+def _anchors(req):
+    anchors = {}
+    for who, a in req["anchors"].items():
+        who = who.lower()
+        if len(bytes.fromhex(who)) != 8 or a["role"] not in (2, 3, 4):
+            raise ValueError("anchor %s: bad system title or role" % who)
+        for k in ("ds", "ka"):
+            if k in a and not p256.check_point(bytes.fromhex(a[k])):
+                raise ValueError("anchor %s: %s key is not a P-256 point" % (who, k))
+        anchors[who] = {k: a[k] for k in ("role", "ds", "ka") if k in a}
+    return anchors
+
+
+def d_provision(m, work, req):
+    """Identity, device profile, trust anchors and (by default, new) key pairs. The key
+    pairs are made here on the meter, so the private keys never leave it. The profile
+    is the one asked for, else the meter's own; `settings` overrides its settings
+    (a new profile starts from that profile's)."""
+    device = req.get("device", work["device"])
+    mid = req.get("id", work["id"])
+    profile = req.get("profile", work["profile"])
+    overrides = req.get("settings")
+    try:
+        import profiles
+        if overrides is None and profile == work["profile"]:
+            # keep what an earlier provisioning overrode
+            base = profiles.settings(profile)
+            cur = work["settings"]
+            overrides = {k: cur[k] for k in cur if k != "releases" and cur[k] != base.get(k)}
+        settings = profiles.settings(profile, overrides)   # checks profile and settings
+    finally:
+        sys.modules.pop("profiles", None)
+    profiles = None  # the module's last reference: its code is free for the key pairs
+    anchors = _anchors(req)
+    if device != work["device"] or mid != work["id"]:
+        # A different meter: start from factory state, but never lower a counter.
+        fresh = meter.new_state(device, mid, profile, overrides)  # checks device and id
+        fresh["counters"] = work["counters"]
+        fresh["alert_ctr"] = work["alert_ctr"]
+        work.clear()
+        work.update(fresh)
+    work["profile"] = profile
+    work["settings"] = settings
+    work["anchors"] = anchors
+    if req.get("new_keys", True) or "keys" not in work:
+        gc.collect()  # key generation needs the room the checks above used
+        ds, ds_pub = p256.keypair()
+        ka, ka_pub = p256.keypair()
+        work["keys"] = {"ds": ds.hex(), "ka": ka.hex()}
+        work["pub"] = {"ds": ds_pub.hex(), "ka": ka_pub.hex()}
+    m.sec.forget()
+    return {"id": work["id"], "device": work["device"], "profile": profile,
+            "settings": settings, "ds": work["pub"]["ds"], "ka": work["pub"]["ka"]}, ()

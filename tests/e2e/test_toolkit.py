@@ -17,11 +17,36 @@ def gb(*args, env=None):
     return r
 
 
-def test_demo_runs_the_whole_job(tmp_path):
-    r = gb("demo", "--keep", tmp_path / "demo")
+def demo_table(out):
+    """{(meter, register): (sent, held, after, expected)} from the demo's table."""
+    rows = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[0] in ("GSME", "ESME"):
+            rows[f[0], f[1]] = tuple(int(x) for x in f[2:])
+    return rows
+
+
+@pytest.mark.parametrize("profile", ["smets2", "smets2-pre", "smets1-secure"])
+def test_demo_runs_the_whole_job(tmp_path, profile):
+    r = gb("demo", "--profile", profile, "--keep", tmp_path / "demo")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "every meter behaved as a smets2 meter should" in r.stdout
-    assert r.stdout.count("success, Response signature verified") == 8  # 2 x (update + 3 resets)
+    assert f"every meter behaved as a {profile} meter should" in r.stdout
+    table = demo_table(r.stdout)
+    assert len(table) == 6
+    verified = r.stdout.count("success, Response signature verified")
+    if profile == "smets2-pre":
+        # Update Debt only; each reset refused by the host, one forced per meter: 8F1E
+        assert verified == 2
+        assert r.stdout.count("refused by the host") == 6
+        assert r.stdout.count("as expected: the meter refused the Command with alert 8F1E") == 2
+        assert all(after == held == sent for sent, held, after, _ in table.values())
+    else:
+        assert verified == 8  # 2 x (update + 3 resets)
+        assert all(after == 0 for _, _, after, _ in table.values())
+    whole = profile == "smets1-secure"
+    assert table["GSME", "time1"][:2] == (1000456, 1000000 if whole else 1000456)
+    assert table["ESME", "time2"][:2] == (500789, 500000 if whole else 500789)
 
 
 def test_reset_and_manage_debt_cli(start_board, tmp_path):

@@ -1,0 +1,95 @@
+# The application's side of device profiles: the factory profile, provisioning a
+# profile and its settings (bad ones change nothing), the state kept in the store, a
+# state stored before profiles, and which use cases the envelope lets through.
+import json
+
+import app
+import p256
+import store
+import usecases
+from fwtest import tmpdir
+
+
+def meter_in(name, factory):
+    root = tmpdir(name)
+    return app.Meter({"root": root, "name": "test"}, factory), root
+
+
+def anchors():
+    _, ds = p256.keypair()
+    _, ka = p256.keypair()
+    return {"90b3d51f30010000": {"role": 2, "ds": ds.hex(), "ka": ka.hex()}}
+
+
+def diag(m, op, **req):
+    reply, _ = m.diag(op, req)
+    return reply
+
+
+def test_factory_profile_reported_and_stored():
+    m, root = meter_in("fp", {"device": "esme", "profile": "smets2-pre"})
+    hello = m.ping()
+    assert hello["profile"] == "smets2-pre" and hello["settings"]["releases"] == []
+    r = diag(m, "registers")
+    assert r["ok"] and r["profile"] == "smets2-pre" and r["device"] == "esme"
+    again = store.Store(root).load()
+    assert again["profile"] == "smets2-pre" and again["settings"] == m.st["settings"]
+    # the envelope's question: a reset is unknown here, Manage Debt is not
+    assert not m.supports(usecases.by_name("ECS07a"))
+    assert m.supports(usecases.by_name("ECS07"))
+    m2, _ = meter_in("fp2", {"device": "esme"})
+    assert m2.ping()["profile"] == "smets2" and m2.supports(usecases.by_name("ECS07a"))
+
+
+def test_provision_profile_and_settings():
+    m, root = meter_in("pp", {"device": "gsme"})
+    a = anchors()
+    r = diag(m, "provision", anchors=a, profile="smets1-secure")
+    assert r["ok"] and r["profile"] == "smets1-secure" and r["settings"]["whole_pence"]
+    r = diag(m, "provision", anchors=a, settings={"ec_amount": "limit-less-debt"},
+             new_keys=False)
+    assert r["ok"] and r["settings"]["ec_amount"] == "limit-less-debt"
+    assert r["settings"]["whole_pence"] is True            # still the profile's
+    r = diag(m, "provision", anchors=a, new_keys=False)    # no settings: overrides kept
+    assert r["settings"]["ec_amount"] == "limit-less-debt"
+    r = diag(m, "provision", anchors=a, profile="smets2", new_keys=False)
+    assert r["settings"]["ec_amount"] == "limit" and r["settings"]["whole_pence"] is False
+    assert store.Store(root).load()["profile"] == "smets2"
+
+
+def test_bad_provisioning_changes_nothing():
+    m, root = meter_in("bp", {"device": "gsme", "profile": "smets1-secure"})
+    a = anchors()
+    assert diag(m, "provision", anchors=a)["ok"]
+    before = json.dumps(store.Store(root).load())
+    for req, word in (({"profile": "smets9"}, "unknown profile"),
+                      ({"settings": {"colour": 1}}, "unknown setting"),
+                      ({"settings": {"whole_pence": "yes"}}, "whole_pence"),
+                      ({"settings": {"releases": []}}, "releases"),
+                      ({"device": "water"}, "device")):
+        r = diag(m, "provision", anchors=a, **req)
+        assert not r["ok"] and word in r["error"], (req, r)
+        assert json.dumps(store.Store(root).load()) == before
+        assert m.st["profile"] == "smets1-secure"
+
+
+def test_state_stored_before_profiles_gets_its_settings():
+    root = tmpdir("old")
+    s = store.Store(root)
+    m, _ = meter_in("old", {"device": "esme"})
+    st = m.st
+    for profile in ("smets2-pre", None):
+        old = dict(st)
+        del old["settings"]
+        if profile:
+            old["profile"] = profile
+        else:
+            del old["profile"]
+        old["time1"] = 4242
+        s.commit(old)
+        m2 = app.Meter({"root": root}, {"device": "gsme", "profile": "smets1-secure"})
+        want = profile or "smets2"
+        assert m2.st["profile"] == want and m2.st["time1"] == 4242
+        assert m2.st["device"] == "esme"                    # the stored meter, not the factory
+        assert m2.st["settings"]["releases"] == ([] if profile else ["SECMP0002"])
+        assert store.Store(root).load()["settings"] == m2.st["settings"]

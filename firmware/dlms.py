@@ -10,6 +10,7 @@
 import struct
 from micropython import const
 
+import link
 from meter import FormatError
 
 _ACCESS_REQUEST = const(0xD9)
@@ -35,6 +36,38 @@ _UNSIGNED = const(0x11)
 LONG_UNSIGNED = const(0x12)
 _ENUM = const(0x16)
 
+# What is wrong with malformed content: the texts, in _E_* order, as fields of one
+# string (link.field), which takes a third of the heap of one object per text.
+_WHY = ("length truncated|bad length encoding|data truncated|"
+        "array or structure too deep or too long|unknown A-XDR tag %02x|"
+        "not a DLMS Access-Request|date-time must be absent|bad specification count %d|"
+        "specification %d truncated|specification %d: unknown kind %02x|"
+        "%d data for %d specifications|%d trailing bytes|"
+        "expected A-XDR tag %02x, got %02x|unit_charge: expected A-XDR tag %02x, got %02x|"
+        "unit_charge: unexpected data shape|unit_charge shape")
+_E_LENGTH_TRUNCATED = const(0)
+_E_LENGTH_ENCODING = const(1)
+_E_DATA_TRUNCATED = const(2)
+_E_DEPTH = const(3)
+_E_TAG = const(4)
+_E_NOT_REQUEST = const(5)
+_E_DATE_TIME = const(6)
+_E_COUNT = const(7)
+_E_SPEC_TRUNCATED = const(8)
+_E_KIND = const(9)
+_E_DATA_COUNT = const(10)
+_E_TRAILING = const(11)
+_E_EXPECTED = const(12)
+_E_CHARGE_TAG = const(13)
+_E_CHARGE_SHAPE = const(14)
+_E_CHARGE_LENGTH = const(15)
+
+
+def _bad(why, *args):
+    # The FormatError of text `why`, formatted with args.
+    return FormatError(link.field(_WHY, why) % args)
+
+
 # fixed-size tags: tag -> struct format of the value
 _FIXED = {_BOOLEAN: ">B", DOUBLE_LONG: ">i", DOUBLE_LONG_UNSIGNED: ">I", INTEGER: ">b",
           _LONG: ">h", _UNSIGNED: ">B", LONG_UNSIGNED: ">H", _ENUM: ">B"}
@@ -49,7 +82,7 @@ OTHER_REASON = const(0xFA)
 def _length(b, pos, end):
     # A-XDR / DER-style length: < 0x80 one byte, 0x81 nn, 0x82 nn nn.
     if pos >= end:
-        raise FormatError("length truncated")
+        raise _bad(_E_LENGTH_TRUNCATED)
     v = b[pos]
     if v < 0x80:
         return v, pos + 1
@@ -57,13 +90,13 @@ def _length(b, pos, end):
         return b[pos + 1], pos + 2
     if v == 0x82 and pos + 3 <= end:
         return (b[pos + 1] << 8) | b[pos + 2], pos + 3
-    raise FormatError("bad length encoding")
+    raise _bad(_E_LENGTH_ENCODING)
 
 
 def skip(b, pos, end, depth=0):
     """End offset of the A-XDR element at b[pos]; FormatError if it does not fit."""
     if pos >= end:
-        raise FormatError("data truncated")
+        raise _bad(_E_DATA_TRUNCATED)
     tag = b[pos]
     pos += 1
     if tag == _NULL:
@@ -71,7 +104,7 @@ def skip(b, pos, end, depth=0):
     if tag == _ARRAY or tag == _STRUCTURE:
         count, pos = _length(b, pos, end)
         if depth >= _MAX_DEPTH or count > end - pos:
-            raise FormatError("array or structure too deep or too long")
+            raise _bad(_E_DEPTH)
         for _ in range(count):
             pos = skip(b, pos, end, depth + 1)
         return pos
@@ -80,10 +113,10 @@ def skip(b, pos, end, depth=0):
     else:
         fmt = _FIXED.get(tag)
         if fmt is None:
-            raise FormatError("unknown A-XDR tag %02x" % tag)
+            raise _bad(_E_TAG, tag)
         ln = struct.calcsize(fmt)
     if pos + ln > end:
-        raise FormatError("data truncated")
+        raise _bad(_E_DATA_TRUNCATED)
     return pos + ln
 
 
@@ -94,39 +127,39 @@ def request(content):
     b = memoryview(content)
     n = len(b)
     if n < 7 or b[0] != _ACCESS_REQUEST:
-        raise FormatError("not a DLMS Access-Request")
+        raise _bad(_E_NOT_REQUEST)
     if b[5] != _NULL:
-        raise FormatError("date-time must be absent")
+        raise _bad(_E_DATE_TIME)
     count, pos = _length(b, 6, n)
     if not 0 < count <= _MAX_SPECS:
-        raise FormatError("bad specification count %d" % count)
+        raise _bad(_E_COUNT, count)
     specs = []
     for i in range(count):
         if pos + 10 > n:
-            raise FormatError("specification %d truncated" % (i + 1))
+            raise _bad(_E_SPEC_TRUNCATED, i + 1)
         kind = b[pos]
         if kind < _GET or kind > ACTION:
-            raise FormatError("specification %d: unknown kind %02x" % (i + 1, kind))
+            raise _bad(_E_KIND, i + 1, kind)
         specs.append((kind, struct.unpack_from(">H", b, pos + 1)[0], b[pos + 3:pos + 9],
                       b[pos + 9]))
         pos += 10
     ndata, pos = _length(b, pos, n)
     if ndata != count:
-        raise FormatError("%d data for %d specifications" % (ndata, count))
+        raise _bad(_E_DATA_COUNT, ndata, count)
     data = []
     for _ in range(count):
         end = skip(b, pos, n)
         data.append(b[pos:end])
         pos = end
     if pos != n:
-        raise FormatError("%d trailing bytes" % (n - pos))
+        raise _bad(_E_TRAILING, n - pos)
     return b[1:5], specs, data
 
 
 def value(v, tag):
     """The number in a one-element memoryview v, which must carry this fixed tag."""
     if v[0] != tag:
-        raise FormatError("expected A-XDR tag %02x, got %02x" % (tag, v[0]))
+        raise _bad(_E_EXPECTED, tag, v[0])
     return struct.unpack_from(_FIXED[tag], v, 1)[0]
 
 
@@ -151,11 +184,11 @@ def unit_charge(v):
     while i < len(shape):
         tag = shape[i]
         if v[pos] != tag:
-            raise FormatError("unit_charge: expected A-XDR tag %02x, got %02x" % (tag, v[pos]))
+            raise _bad(_E_CHARGE_TAG, tag, v[pos])
         if tag == _STRUCTURE or tag == _ARRAY:
             i += 1
             if v[pos + 1] != shape[i]:
-                raise FormatError("unit_charge: unexpected data shape")
+                raise _bad(_E_CHARGE_SHAPE)
             pos += 2
         elif tag == _OCTET_STRING:
             ln, pos = _length(v, pos + 1, len(v))
@@ -166,7 +199,7 @@ def unit_charge(v):
             pos += 1 + struct.calcsize(fmt)
         i += 1
     if pos != len(v):
-        raise FormatError("unit_charge shape")
+        raise _bad(_E_CHARGE_LENGTH)
     return got[0], got[1], got[4]
 
 

@@ -19,11 +19,14 @@
 #   anchors  {system title hex: {"role": 2|3|4, "ds": public hex, "ka": public hex}}
 # Derived values are cached in RAM only: the ECDH secret per party and a comb table
 # for each trusted signing key (p256.table), rebuilt after provisioning.
+import gc
 import struct
+import sys
 
 from micropython import const
 
 import gbcsmac
+import link
 import p256
 import usecases
 
@@ -34,28 +37,31 @@ A_AUTH = const(0x8F53)
 A_RUN = const(0x8F60)
 RUN_LIMIT = const(5)
 
-CRA_COMMAND = const(1)
-CRA_RESPONSE = const(2)
-CRA_ALERT = const(3)
+_CRA_COMMAND = const(1)
+_CRA_RESPONSE = const(2)
+_CRA_ALERT = const(3)
+
+# Why a Command was refused (Reject's reason, which the lasterror diagnostic shows):
+# the texts, in _W_* order, as fields of one string (link.field), which takes a third
+# of the heap of one object per text.
+_WHY = ("malformed MAC header or General-Signing APDU|not a signed Command|"
+        "meter not provisioned|recipient is not this meter|unknown message code %04X|"
+        "originator %s may not run %s|originator counter %d not above the last accepted|"
+        "no ACB provisioned|MAC does not verify|signature does not verify")
+_W_MALFORMED = const(0)
+_W_NOT_COMMAND = const(1)
+_W_NOT_PROVISIONED = const(2)
+_W_RECIPIENT = const(3)
+_W_CODE = const(4)
+_W_AUTHORITY = const(5)
+_W_COUNTER = const(6)
+_W_NO_ACB = const(7)
+_W_MAC = const(8)
+_W_SIGNATURE = const(9)
 
 
 class Reject(Exception):
     """A Command refused; args[0] is the alert code, args[1] the reason (for tests)."""
-
-
-def _der_len(mv, o):
-    # DER-style length at o: (length, offset after it).
-    n = len(mv)
-    if o >= n:
-        raise ValueError
-    b = mv[o]
-    if b < 0x80:
-        return b, o + 1
-    if b == 0x81 and o + 1 < n:
-        return mv[o + 1], o + 2
-    if b == 0x82 and o + 2 < n:
-        return (mv[o + 1] << 8) | mv[o + 2], o + 3
-    raise ValueError
 
 
 def parse_apdu(mv):
@@ -77,8 +83,20 @@ def parse_apdu(mv):
     if o + 3 > n or mv[o] != 2:
         raise ValueError
     code = (mv[o + 1] << 8) | mv[o + 2]
-    clen, c0 = _der_len(mv, o + 3)
-    end = c0 + clen
+    # the content length, DER style: < 80, 81 nn or 82 nn nn
+    o += 3
+    if o >= n:
+        raise ValueError
+    b = mv[o]
+    if b < 0x80:
+        end, c0 = b, o + 1
+    elif b == 0x81 and o + 1 < n:
+        end, c0 = mv[o + 1], o + 2
+    elif b == 0x82 and o + 2 < n:
+        end, c0 = (mv[o + 1] << 8) | mv[o + 2], o + 3
+    else:
+        raise ValueError
+    end += c0
     if end >= n:
         raise ValueError
     if mv[end] == 0x40 and end + 65 == n:
@@ -119,13 +137,6 @@ class Security:
             self.z[who] = z
         return z
 
-    def _table(self, st, who):
-        t = self.tables.get(who)
-        if t is None:
-            t = p256.table(bytes.fromhex(st["anchors"][who]["ds"]))
-            self.tables[who] = t
-        return t
-
     def check(self, st, data, supports):
         """Run checks 1-7 on a COMMAND (MAC-headed bytes). Returns (use-case row,
         originator hex, counter, content memoryview); raises Reject.
@@ -136,65 +147,61 @@ class Security:
             apdu = mv[o:o + n]
             cra, counter, orig, recip, code, c0, c1, sig = parse_apdu(apdu)
         except ValueError:
-            raise Reject(A_FORMAT, "malformed MAC header or General-Signing APDU")
-        if cra != CRA_COMMAND or sig < 0:
-            raise Reject(A_FORMAT, "not a signed Command")
+            raise Reject(A_FORMAT, _why(_W_MALFORMED))
+        if cra != _CRA_COMMAND or sig < 0:
+            raise Reject(A_FORMAT, _why(_W_NOT_COMMAND))
         if "keys" not in st:
-            raise Reject(A_AUTH, "meter not provisioned")
+            raise Reject(A_AUTH, _why(_W_NOT_PROVISIONED))
         if bytes(recip).hex() != st["id"]:
-            raise Reject(A_AUTH, "recipient is not this meter")
+            raise Reject(A_AUTH, _why(_W_RECIPIENT))
         row = usecases.find(code)
         if row is None or row[2] != st["device"] or not supports(row):
-            raise Reject(A_FORMAT, "unknown message code %04X" % code)
+            raise Reject(A_FORMAT, _why(_W_CODE, code))
         who = bytes(orig).hex()
         anchor = st["anchors"].get(who)
         if anchor is None or anchor["role"] not in row[4]:
-            raise Reject(A_AUTHORITY, "originator %s may not run %s" % (who, row[1]))
+            raise Reject(A_AUTHORITY, _why(_W_AUTHORITY, who, row[1]))
         if counter <= st["counters"].get(who, 0):
-            raise Reject(A_AUTH, "originator counter %d not above the last accepted" % counter)
-        acb = acb_of(st)
+            raise Reject(A_AUTH, _why(_W_COUNTER, counter))
+        acb = _lowest(st, usecases.ACB)
         if acb is None:
-            raise Reject(A_AUTH, "no ACB provisioned")
+            raise Reject(A_AUTH, _why(_W_NO_ACB))
         key = gbcsmac.mac_key(self._z(st, acb), orig, cra, counter, recip)
         if gbcsmac.tag(key, orig, apdu) != bytes(mv[o + n:]):
-            raise Reject(A_AUTH, "MAC does not verify")
-        if not p256.verify(self._table(st, who), apdu[1:c1], apdu[sig:sig + 64]):
-            raise Reject(A_TRUST, "signature does not verify")
+            raise Reject(A_AUTH, _why(_W_MAC))
+        t = self.tables.get(who)
+        if t is None:
+            t = self.tables[who] = p256.table(bytes.fromhex(anchor["ds"]))
+        if not p256.verify(t, apdu[1:c1], apdu[sig:sig + 64]):
+            raise Reject(A_TRUST, _why(_W_SIGNATURE))
         return row, who, counter, apdu[c0:c1]
 
     def response(self, st, who, counter, code, content):
         """The signed Response to a Command from `who` with `counter`."""
-        return build_apdu(CRA_RESPONSE, counter, bytes.fromhex(st["id"]), bytes.fromhex(who),
+        return build_apdu(_CRA_RESPONSE, counter, bytes.fromhex(st["id"]), bytes.fromhex(who),
                           code, content, bytes.fromhex(st["keys"]["ds"]))
 
+    # The meter's own Alerts are made by alerts.py, loaded for the call (_alerts).
     def critical_alert(self, st, code):
         """A signed critical Alert (message code 1000) to the Supplier; uses up one
         alert counter value (st["alert_ctr"]), which the caller commits. A meter not
         yet provisioned has no key to sign with and sends it unsigned."""
-        st["alert_ctr"] += 1
-        content = struct.pack(">BBBHI", 0x01, 0x09, 0, code, st["clock"])
-        key = st["keys"]["ds"] if "keys" in st else None
-        return build_apdu(CRA_ALERT, st["alert_ctr"], bytes.fromhex(st["id"]),
-                          bytes.fromhex(supplier_of(st) or "00" * 8),
-                          usecases.ALERT_CRITICAL, content, key and bytes.fromhex(key))
+        return _alerts().critical(self, st, code)
 
     def non_critical_alert(self, st, code):
         """A MAC'd non-critical Alert (message code 1001, DLMS data-notification with
-        the alert code and a COSEM date-time) for the Supplier."""
-        st["alert_ctr"] += 1
-        ctr = st["alert_ctr"]
-        sup = supplier_of(st)
-        content = (struct.pack(">BI", 0x0F, 0x20000000 | (ctr & 0xFFFFFF))
-                   + b"\x00\x02\x02\x12" + struct.pack(">H", code) + b"\x09\x0c"
-                   + cosem_datetime(st["clock"]))
-        apdu = build_apdu(CRA_ALERT, ctr, bytes.fromhex(st["id"]),
-                          bytes.fromhex(sup or "00" * 8), usecases.ALERT_NON_CRITICAL, content)
-        if sup is None or "ka" not in st["anchors"][sup]:
-            return apdu
-        return gbcsmac.wrap(self._z(st, sup), apdu)
+        the alert code and a COSEM date-time) for the Supplier; uses up one alert
+        counter value too."""
+        return _alerts().non_critical(self, st, code)
+
+
+def _why(i, *args):
+    # Refusal reason i, formatted with args.
+    return link.field(_WHY, i) % args
 
 
 def _lowest(st, role):
+    # The anchor of this role with the lowest system title, or None.
     best = None
     for who, a in st.get("anchors", {}).items():
         if a["role"] == role and (best is None or who < best):
@@ -202,26 +209,18 @@ def _lowest(st, role):
     return best
 
 
-def supplier_of(st):
-    return _lowest(st, usecases.SUPPLIER)
+def _alerts():
+    # Only a refused Command or a diagnostic that raises alerts needs alerts.py: it is
+    # loaded for the call and dropped after it, so between them the heap holds none of
+    # its code (the collection first puts that code in the holes the last one left).
+    gc.collect()
+    try:
+        import alerts
+    finally:
+        sys.modules.pop("alerts", None)
+    return alerts
 
 
-def acb_of(st):
-    return _lowest(st, usecases.ACB)
-
-
-def cosem_datetime(t):
-    """12-byte COSEM date-time of UTC seconds since 2000-01-01 (day of week, hundredths
-    and deviation not specified, as in RTDS)."""
-    days, rem = divmod(t, 86400)
-    # civil date from days since 2000-03-01 (a leap cycle starts there)
-    d = days - 60 + 146097 * 4  # keep it positive for dates before 2000-03-01
-    era, doe = divmod(d, 146097)
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    year = 2000 - 1600 + 400 * era + yoe + (1 if month <= 2 else 0)
-    return struct.pack(">HBBBBBBBHB", year, month, day, 0xFF, rem // 3600, rem // 60 % 60,
-                       rem % 60, 0, 0x8000, 0xFF)
+def __getattr__(name):
+    # cosem_datetime: in alerts.py
+    return getattr(_alerts(), name)

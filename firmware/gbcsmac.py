@@ -13,15 +13,14 @@ import struct
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: not a function of ours, which a board would load as code
 
 try:
     from cryptolib import aes as _aes
 except ImportError:
     from aes import aes as _aes
 
-MAC_LEN = const(12)
+_MAC_LEN = const(12)
 _HEADER_TAG = const(0xDD)       # General-Ciphering
 _SECURITY_CONTROL = const(0x11)  # authentication only, no encryption
 _APDU_TAG = const(0xDF)          # General-Signing
@@ -107,7 +106,7 @@ def tag(key, originator, apdu):
     aad = bytearray(6 + len(apdu))
     aad[0] = _SECURITY_CONTROL  # and a zero invocation field
     aad[6:] = apdu
-    return _gcm_tag(key, bytes(originator) + bytes(4), aad)[:MAC_LEN]
+    return _gcm_tag(key, bytes(originator) + bytes(4), aad)[:_MAC_LEN]
 
 
 def wrap(z, apdu):
@@ -119,7 +118,7 @@ def wrap(z, apdu):
         raise ValueError("not a General-Signing APDU with 8-byte system titles")
     cra, counter = struct.unpack_from(">BQ", mv, 2)
     mac = tag(mac_key(z, mv[12:20], cra, counter, mv[21:29]), mv[12:20], apdu)
-    return (b"\xdd\x00\x00\x00\x00\x00\x00" + der_len(5 + len(mv) + MAC_LEN)
+    return (b"\xdd\x00\x00\x00\x00\x00\x00" + der_len(5 + len(mv) + _MAC_LEN)
             + b"\x11\x00\x00\x00\x00" + bytes(apdu) + mac)
 
 
@@ -147,7 +146,7 @@ def parse_header(data):
             length, o = (mv[8] << 8) | mv[9], 10
         else:
             o = 0
-        if o and o + length == n and length > 5 + MAC_LEN \
+        if o and o + length == n and length > 5 + _MAC_LEN \
                 and mv[o] == _SECURITY_CONTROL and not any(mv[o + 1:o + 5]):
-            return o + 5, length - 5 - MAC_LEN
+            return o + 5, length - 5 - _MAC_LEN
     raise ValueError("malformed MAC header")

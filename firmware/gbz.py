@@ -9,6 +9,7 @@
 import struct
 from micropython import const
 
+import link
 from meter import FormatError
 
 _PROFILE_HI = const(0x01)
@@ -34,6 +35,34 @@ NOT_EXECUTED_CMD = const(0xFF)  # answered command id of components not executed
 _MAX_COLL_MINUTES = const(1439)
 _MAX_PERCENT = const(10000)     # 100.00 %
 
+# What is wrong with malformed content: the texts, in _E_* order, as fields of one
+# string (link.field), which takes a third of the heap of one object per text.
+_WHY = ("not GBZ content|bad component count %d|component %d truncated|"
+        "component %d: bad control byte %02x|component %d: length %d lies|"
+        "component %d: frame control %02x|%d trailing bytes|Change Debt truncated|"
+        "Change Debt length does not match its label|Change Debt field out of range|"
+        "Credit Adjustment length %d|Credit Adjustment type %d|"
+        "Select Emergency Credit length %d|originating device %d")
+_E_NOT_GBZ = const(0)
+_E_COUNT = const(1)
+_E_TRUNCATED = const(2)
+_E_CONTROL = const(3)
+_E_LENGTH = const(4)
+_E_FRAME_CONTROL = const(5)
+_E_TRAILING = const(6)
+_E_DEBT_TRUNCATED = const(7)
+_E_DEBT_LABEL = const(8)
+_E_DEBT_RANGE = const(9)
+_E_ADJUST_LENGTH = const(10)
+_E_ADJUST_TYPE = const(11)
+_E_EC_LENGTH = const(12)
+_E_EC_DEVICE = const(13)
+
+
+def _bad(why, *args):
+    # The FormatError of text `why`, formatted with args.
+    return FormatError(link.field(_WHY, why) % args)
+
 
 def components(content):
     """Split GBZ content into a list of (control, cluster, seq, command, payload),
@@ -41,28 +70,28 @@ def components(content):
     b = memoryview(content)
     n = len(b)
     if n < 3 or b[0] != _PROFILE_HI or b[1] != _PROFILE_LO:
-        raise FormatError("not GBZ content")
+        raise _bad(_E_NOT_GBZ)
     count = b[2]
     if not 0 < count <= _MAX_COMPONENTS:
-        raise FormatError("bad component count %d" % count)
+        raise _bad(_E_COUNT, count)
     out = []
     pos = 3
     for i in range(count):
         if pos + 5 > n:
-            raise FormatError("component %d truncated" % (i + 1))
+            raise _bad(_E_TRUNCATED, i + 1)
         ctrl, cluster, length = struct.unpack_from(">BHH", b, pos)
         if ctrl != (_CTRL_LAST if i == count - 1 else 0):
-            raise FormatError("component %d: bad control byte %02x" % (i + 1, ctrl))
+            raise _bad(_E_CONTROL, i + 1, ctrl)
         pos += 5
         end = pos + length
         if length < 3 or end > n:
-            raise FormatError("component %d: length %d lies" % (i + 1, length))
+            raise _bad(_E_LENGTH, i + 1, length)
         if b[pos] != _FC_COMMAND:
-            raise FormatError("component %d: frame control %02x" % (i + 1, b[pos]))
+            raise _bad(_E_FRAME_CONTROL, i + 1, b[pos])
         out.append((ctrl, cluster, b[pos + 1], b[pos + 2], b[pos + 3:end]))
         pos = end
     if pos != n:
-        raise FormatError("%d trailing bytes" % (n - pos))
+        raise _bad(_E_TRAILING, n - pos)
     return out
 
 
@@ -71,16 +100,16 @@ def change_debt(p):
     amount type, start time, collection time, frequency, recovery amount,
     percentage)."""
     if len(p) < 5:
-        raise FormatError("Change Debt truncated")
+        raise _bad(_E_DEBT_TRUNCATED)
     label = p[4]
     if len(p) != 5 + label + 19:
-        raise FormatError("Change Debt length does not match its label")
+        raise _bad(_E_DEBT_LABEL)
     issuer = struct.unpack_from("<I", p, 0)[0]
     amount, method, atype, start, coll, freq, rec, pct = \
         struct.unpack_from("<iBBIHBiH", p, 5 + label)
     if method > 1 or atype > 5 or freq > 1 or coll > _MAX_COLL_MINUTES \
             or rec < 0 or pct > _MAX_PERCENT:
-        raise FormatError("Change Debt field out of range")
+        raise _bad(_E_DEBT_RANGE)
     return issuer, amount, method, atype, start, coll, freq, rec, pct
 
 
@@ -88,10 +117,10 @@ def credit_adjustment(p):
     """Prepayment Credit Adjustment payload -> (issuer event id, start time, type
     (0 incremental, 1 absolute), value)."""
     if len(p) != 13:
-        raise FormatError("Credit Adjustment length %d" % len(p))
+        raise _bad(_E_ADJUST_LENGTH, len(p))
     v = struct.unpack_from("<IIBi", p, 0)
     if v[2] > 1:
-        raise FormatError("Credit Adjustment type %d" % v[2])
+        raise _bad(_E_ADJUST_TYPE, v[2])
     return v
 
 
@@ -99,10 +128,10 @@ def select_emergency_credit(p):
     """Select Available Emergency Credit payload -> (command issue time,
     originating device (0 ESI, 1 meter, 2 IHD))."""
     if len(p) != 5:
-        raise FormatError("Select Emergency Credit length %d" % len(p))
+        raise _bad(_E_EC_LENGTH, len(p))
     v = struct.unpack_from("<IB", p, 0)
     if v[1] > 2:
-        raise FormatError("originating device %d" % v[1])
+        raise _bad(_E_EC_DEVICE, v[1])
     return v
 
 

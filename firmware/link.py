@@ -51,9 +51,22 @@ NAK_TYPE = const(5)       # unknown frame type
 NAK_BUSY = const(6)       # request refused in this state (e.g. diagnostics off)
 NAK_INTERNAL = const(7)   # the meter failed handling it (see the lasterror diagnostic)
 
-# NAK reason texts, reason 1 first
-REASONS = ("header check failed", "frame longer than 4096 bytes", "CRC mismatch",
-           "frame not completed in time", "unknown frame type", "refused", "internal error")
+# NAK reason texts, reason 1 first, as fields of one string (see field)
+REASONS = ("header check failed|frame longer than 4096 bytes|CRC mismatch|"
+           "frame not completed in time|unknown frame type|refused|internal error")
+
+
+def field(text, i):
+    """Field i (0 first) of a text whose fields are separated by "|", found in place.
+    Lists of texts (NAK reasons, the firmware's error texts) are kept this way: one
+    string object in the heap instead of one for each, about 100 bytes apiece on a
+    64-bit port, and nothing is allocated to find one (a NAK may follow a
+    MemoryError)."""
+    o = 0
+    for _ in range(i):
+        o = text.index("|", o) + 1
+    e = text.find("|", o)
+    return text[o:e if e >= 0 else len(text)]
 
 
 def crc8(buf, n):
@@ -71,14 +84,23 @@ except ImportError:
     from crcsoft import crc32
 
 
+def head(ftype, seq, n, flags=FINAL):
+    """The header of a frame of n payload bytes. A sender that writes the payload out
+    in pieces follows it with them and the CRC-32 of header[2:] and the payload."""
+    if n > MAX_PAYLOAD:
+        raise ValueError("payload too long")
+    h = bytearray(HEADER)
+    struct.pack_into(">BBBBBH", h, 0, _MAGIC0, _MAGIC1, ftype, flags, seq, n)
+    h[7] = crc8(h, 7)
+    return h
+
+
 def encode(ftype, seq, payload, flags=FINAL):
     """One frame as bytes."""
     n = len(payload)
-    if n > MAX_PAYLOAD:
-        raise ValueError("payload too long")
+    h = head(ftype, seq, n, flags)
     f = bytearray(HEADER + n + _TRAILER)
-    struct.pack_into(">BBBBBH", f, 0, _MAGIC0, _MAGIC1, ftype, flags, seq, n)
-    f[7] = crc8(f, 7)
+    f[:HEADER] = h
     f[HEADER:HEADER + n] = payload
     struct.pack_into(">I", f, HEADER + n, crc32(memoryview(f)[2:HEADER + n]) & 0xFFFFFFFF)
     return f

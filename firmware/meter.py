@@ -157,19 +157,25 @@ def money(st, v):
 
 # -- working copies, the register read-out, the diagnostics ------------------------
 
-def copy(v):
-    """A deep copy of a state (dicts and lists of numbers, strings, booleans and None)
-    for a Command or diagnostic to work on. Cheaper than a JSON round trip: no text
-    is built, and the strings (the keys in hex) are shared, not copied."""
+# Parts of the state that nothing changes in place (provisioning puts new ones in):
+# a working copy shares them, which spares a Command a copy of the trust anchors.
+_SHARED = ("anchors", "keys", "pub", "settings")
+
+
+def copy(v, top=True):
+    """A copy of a state (dicts and lists of numbers, strings, booleans and None) for
+    a Command or diagnostic to work on: deep, except the _SHARED parts, which are
+    only ever replaced whole. Cheaper than a JSON round trip: no text is built, and
+    the strings (the keys in hex) are shared, not copied."""
     if type(v) is list:
-        return [copy(x) for x in v]
+        return [copy(x, False) for x in v]
     if type(v) is not dict:
         return v
     v = dict(v)
     for k in v:
         x = v[k]
-        if type(x) is dict or type(x) is list:
-            v[k] = copy(x)
+        if (type(x) is dict or type(x) is list) and not (top and k in _SHARED):
+            v[k] = copy(x, False)
     return v
 
 
@@ -188,14 +194,20 @@ def registers(st):
 
 
 def __getattr__(name):
-    # new_state, advance, topup, set_state, inject_fault: meterdiag, loaded for the
-    # call and then dropped, so its code holds no heap between diagnostics.
+    # set_state, inject_fault: meterset; new_state, advance, topup: meterdiag. Loaded
+    # for the call and then dropped, so their code holds no heap between diagnostics.
     gc.collect()  # its code goes into the holes left, not across the free space
-    try:
-        import meterdiag
-    finally:
-        sys.modules.pop("meterdiag", None)
-    return getattr(meterdiag, name)
+    if name in ("set_state", "inject_fault"):
+        try:
+            import meterset as m
+        finally:
+            sys.modules.pop("meterset", None)
+    else:
+        try:
+            import meterdiag as m
+        finally:
+            sys.modules.pop("meterdiag", None)
+    return getattr(m, name)
 
 
 class FormatError(Exception):

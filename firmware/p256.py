@@ -16,18 +16,19 @@
 # Measured on the unix port (64-bit, this repo's bench/bench_crypto.py; a 32-bit board
 # needs a little less heap).  "kept" is the heap one table holds (gc.mem_alloc() after
 # minus before, after gc.collect()); "build" is the extra heap needed while building it
-# (smallest -X heapsize that works, less that of importing p256.mpy alone, ~11.5K, less
-# "kept"): the table is the build's only allocation, the rest is big-int temporaries;
-# verify is the median with the generator and the key both at that window:
+# (smallest -X heapsize that works, less that of importing p256.mpy alone, ~9.7K, less
+# "kept"): the table is the build's only lasting allocation; the rest is p256make.py's
+# code (~1.1K, see below) and big-int temporaries; verify is the median with the
+# generator and the key both at that window:
 #   window  points  kept bytes  build bytes  verify ms
-#      1       1         416          ~0       5.7
-#      2       3         544        1000       3.7
-#      3       7         800        1400       2.8
-#      4      15        1312        1400       2.2
-#      5      31        2336        1600       1.9
-#      6      63        4384        1300       1.6
-#      7     127        8480        1500       1.4
-#      8     255       16672        1600       1.2
+#      1       1         256         ~200      5.7
+#      2       3         384         3000      3.7
+#      3       7         640         3400      2.8
+#      4      15        1152         3300      2.2
+#      5      31        2176         3400      1.9
+#      6      63        4224         3600      1.6
+#      7     127        8320         3600      1.4
+#      8     255       16512         3700      1.2
 # The generator's table costs the same again.  At window 4: sign 1.4 ms, building a
 # table 2.4 ms, verify against a key without a table 4.8 ms (plain double-and-add for
 # that key), ECDH 4.0 ms.
@@ -35,15 +36,18 @@
 #
 # A board picks its window with set_window() before the first use (the 64K-heap runs
 # use small windows); WINDOW is the default.
+#
+# What a board needs only now and then, making key pairs (keypair, pubkey) and filling
+# the comb tables of window 2 and more, is in p256make.py: loaded for the call and, on
+# a board, dropped again, so that between Commands the heap holds none of its code.
+import gc
 import hashlib
-import os
 import sys
 
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    const = int  # CPython: not a function of ours, which a board would load as code
 
 # Curve y^2 = x^3 - 3x + b over GF(p), generator G of prime order n, cofactor 1.
 _P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
@@ -55,24 +59,24 @@ _GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 _MAX_WINDOW = const(8)
 
 # CPython has plenty of heap and the host verifies a lot: it gets the largest window.
-WINDOW = 8 if sys.implementation.name == "cpython" else 4
+_CPYTHON = sys.implementation.name == "cpython"
+WINDOW = 8 if _CPYTHON else 4
 
 _gtab = None  # the generator's comb table (set_window, or the first use)
 
 
 def _inv(a, m):
     # Extended Euclid: on the unix port it takes ~90 us where pow(a, m-2, m) takes ~400.
+    # CPython's pow(a, -1, m) is faster still (MicroPython's gets it wrong); a test
+    # here rather than a second definition, which a board would load for nothing.
+    if _CPYTHON:
+        return pow(a, -1, m)
     x0, x1, r0, r1 = 0, 1, m, a % m
     while r1:
         q, r = divmod(r0, r1)
         r0, r1 = r1, r
         x0, x1 = x1, x0 - q * x1
     return x0 % m
-
-
-if pow(3, -1, 7) == 5:  # CPython >= 3.8; MicroPython returns a wrong answer here
-    def _inv(a, m):  # noqa: F811
-        return pow(a, -1, m)
 
 
 # --- point arithmetic, Jacobian (X, Y, Z) <-> affine (X/Z^2, Y/Z^3); Z == 0 is infinity
@@ -148,52 +152,16 @@ class Table:
             raise ValueError("window must be 1..%d" % _MAX_WINDOW)
         self.window = window
         self.columns = d = (256 + window - 1) // window
-        self.x = x
-        self.y = y
-        # Entry i is the sum of the teeth 2^(t*d) * P for the bits t of i.  Entries
-        # n .. 2n - 1 (n = 2^t) are tooth t plus each entry below n, made affine
-        # together with one inversion (Montgomery's trick).  The only allocation is
-        # the table itself, so a fragmented heap needs just that one piece: while a
-        # group is built, each of its entries holds the point's Z and the product of
-        # the Zs before it, and the point is added up again to get X and Y (one more
-        # addition per point, about 11 us on the unix port).
-        p = _P
-        out = bytearray(64 << window)
+        out = bytearray(64 << window)  # entry 1 is the point: no x and y kept besides
         out[64:96] = x.to_bytes(32, "big")
         out[96:128] = y.to_bytes(32, "big")
-        for t in range(1, window):
-            n = 1 << t
-            o = 32 << t  # entry n / 2: tooth t - 1
-            tx, ty, tz = (int.from_bytes(out[o:o + 32], "big"),
-                          int.from_bytes(out[o + 32:o + 64], "big"), 1)
-            for _ in range(d):
-                tx, ty, tz = _dbl(tx, ty, tz)
-            acc = 1
-            for back in (0, 1):
-                if back:
-                    inv = _inv(acc, p)
-                for i in (range(n - 1, -1, -1) if back else range(n)):
-                    X, Y, Z = tx, ty, tz
-                    if i:
-                        o = i << 6
-                        X, Y, Z = _madd(X, Y, Z, int.from_bytes(out[o:o + 32], "big"),
-                                        int.from_bytes(out[o + 32:o + 64], "big"))
-                    o = (n + i) << 6
-                    if back:
-                        zi = inv * int.from_bytes(out[o + 32:o + 64], "big") % p
-                        inv = inv * Z % p
-                        zz = zi * zi % p
-                        out[o:o + 32] = (X * zz % p).to_bytes(32, "big")
-                        out[o + 32:o + 64] = (Y * zz % p * zi % p).to_bytes(32, "big")
-                    else:
-                        out[o:o + 32] = Z.to_bytes(32, "big")
-                        out[o + 32:o + 64] = acc.to_bytes(32, "big")
-                        acc = acc * Z % p
+        if window > 1:
+            _make().fill(out, window, d)
         self.pts = memoryview(out)
 
     def pub(self):
         """The point as 64 bytes x||y."""
-        return self.x.to_bytes(32, "big") + self.y.to_bytes(32, "big")
+        return bytes(self.pts[64:128])
 
     def _cols(self, k):
         # One table index per column, column j doubled j times: bit t*d + j of k
@@ -214,12 +182,12 @@ class Table:
         return cols
 
 
-def _point(pub, window=1):
-    # A 64-byte x||y or 65-byte 04||x||y public key, checked to be on the curve, as a
-    # Table; ValueError otherwise.  Window 1 is for a key used once: the "table" is
-    # the point alone and its columns are the scalar's bits, so the multiplication is
-    # plain double-and-add (256 doublings, an addition per set bit) in a few hundred
-    # bytes.
+def table(pub, window=None):
+    """Comb table for a trusted public key (64/65 bytes); window defaults to WINDOW.
+    Raises ValueError if the key is not on the curve."""
+    # Window 1 is for a key used once: the "table" is the point alone and its columns
+    # are the scalar's bits, so the multiplication is plain double-and-add (256
+    # doublings, an addition per set bit) in a few hundred bytes.
     n = len(pub)
     if n == 65 and pub[0] == 4:
         o = 1
@@ -231,7 +199,7 @@ def _point(pub, window=1):
     y = int.from_bytes(pub[o + 32:o + 64], "big")
     if not (x < _P and y < _P and (y * y - (x * x - 3) * x - _B) % _P == 0):
         raise ValueError("public key is not a point on P-256")
-    return Table(x, y, window)
+    return Table(x, y, WINDOW if window is None else window)
 
 
 def _scalar(priv):
@@ -246,16 +214,10 @@ def _scalar(priv):
 def check_point(pub):
     """True if pub (64 or 65 bytes) is a point on P-256."""
     try:
-        _point(pub)
+        table(pub, 1)
         return True
     except (ValueError, TypeError, IndexError):
         return False
-
-
-def table(pub, window=None):
-    """Comb table for a trusted public key (64/65 bytes); window defaults to WINDOW.
-    Raises ValueError if the key is not on the curve."""
-    return _point(pub, WINDOW if window is None else window)
 
 
 def set_window(window):
@@ -263,12 +225,10 @@ def set_window(window):
     once at start, before the first sign or verify (see the heap figures at the top):
     the generator's table is built here, while the heap still has room in one piece."""
     global WINDOW, _gtab
-    if not 1 <= window <= _MAX_WINDOW:
-        raise ValueError("window must be 1..%d" % _MAX_WINDOW)
-    WINDOW = window
     if _gtab is None or _gtab.window != window:
-        _gtab = None
-        _gtab = Table(_GX, _GY, window)
+        _gtab = None  # the old table goes before the new one is built
+        _gtab = Table(_GX, _GY, window)  # ValueError for a window out of range
+    WINDOW = window
 
 
 def _gen():
@@ -279,23 +239,6 @@ def _gen():
 
 
 # --- keys, ECDSA, ECDH
-
-
-def pubkey(priv):
-    """The 64-byte public key x||y of a 32-byte private key."""
-    g = _gen()
-    x, y = _affine(*_mul(((g._cols(_scalar(priv)), g.pts),)))
-    return x.to_bytes(32, "big") + y.to_bytes(32, "big")
-
-
-def keypair(rand=None):
-    """A fresh (private 32 bytes, public 64 bytes); rand(n) gives n random bytes."""
-    rand = rand or os.urandom
-    while True:
-        priv = rand(32)
-        d = int.from_bytes(priv, "big")
-        if 0 < d < _N:  # reject and draw again rather than bias by reducing mod n
-            return bytes(priv), pubkey(priv)
 
 
 def _hmac(key, *data):
@@ -345,7 +288,7 @@ def verify(key, msg, sig):
         if not (0 < r < _N and 0 < s < _N):
             return False
         if not isinstance(key, Table):
-            key = _point(key)
+            key = table(key, 1)
         e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
         w = _inv(s, _N)
         g = _gen()
@@ -364,5 +307,24 @@ def ecdh(priv, pub):
     public key or a Table.  Raises ValueError for an invalid key."""
     d = _scalar(priv)
     if not isinstance(pub, Table):
-        pub = _point(pub)
+        pub = table(pub, 1)
     return _affine(*_mul(((pub._cols(d), pub.pts),)))[0].to_bytes(32, "big")
+
+
+def _make():
+    # p256make.py for one call; a board drops it after (CPython keeps it: it has the
+    # heap, and the host makes tables by the hundred).
+    if _CPYTHON:
+        import p256make
+        return p256make
+    gc.collect()  # so its code goes into the holes left, not across the free space
+    try:
+        import p256make
+    finally:
+        sys.modules.pop("p256make", None)
+    return p256make
+
+
+def __getattr__(name):
+    # keypair, pubkey: in p256make.py
+    return getattr(_make(), name)

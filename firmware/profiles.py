@@ -6,6 +6,8 @@
 # or provisioned, never for a Command.
 #
 # Settings: name, the clause it comes from, the values it takes (first = SMETS2's).
+# What each profile is, in words, and the listing live on the host (gbmeter.profiles):
+# this module is kept to what a board needs, as it loads into a small heap.
 #   releases        use-case releases the meter knows: the `since` column of
 #                   usecases.py. A Command of a release the meter does not know is an
 #                   unknown message code (alert 8F1E), as on an older meter.
@@ -38,53 +40,32 @@ SETTINGS = (
     ("balance_adjust", "S1SR 18.3",           ("as-sent", "incremental-only")),
 )
 
-_SMETS2 = {"releases": ["SECMP0002"], "whole_pence": False, "ec_zero_limit": "activate",
-           "ec_amount": "limit", "balance_adjust": "as-sent"}
-
 PROFILES = (
-    # name, what it is, settings that differ from SMETS2's
-    ("smets2", "SMETS2 meter on the release that brings SECMP0002 (the default)", {}),
-    ("smets2-pre", "SMETS2 meter from before SECMP0002: no reset use cases",
-     {"releases": []}),
-    ("smets1-secure", "SMETS1 Secure meter (S1SR): whole pence, no emergency credit "
-     "at a zero limit", {"whole_pence": True, "ec_zero_limit": "fail"}),
+    # name, the settings that differ from SMETS2's (the first value of each)
+    ("smets2", {}),                                                # the default
+    ("smets2-pre", {"releases": []}),                              # before SECMP0002
+    ("smets1-secure", {"whole_pence": True, "ec_zero_limit": "fail"}),
 )
-
-DEFAULT = "smets2"
-
-
-def names():
-    return [p[0] for p in PROFILES]
 
 
 def settings(profile, overrides=None):
     """The settings of a profile with `overrides` ({name: value}) applied, as a fresh
     dict; ValueError names an unknown profile, setting or value."""
+    diff = None
     for p in PROFILES:
         if p[0] == profile:
-            break
-    else:
-        raise ValueError("unknown profile %s (profiles: %s)" % (profile, ", ".join(names())))
-    out = dict(_SMETS2)
-    out["releases"] = list(p[2].get("releases", _SMETS2["releases"]))
-    for k, v in p[2].items():
-        if k != "releases":
-            out[k] = v
-    for k, v in (overrides or {}).items():
-        values = None
-        for s in SETTINGS:
-            if s[0] == k:
-                values = s[2]
-                break
-        if values is None:
-            raise ValueError("unknown setting %s (settable: %s)" % (
-                k, ", ".join(s[0] for s in SETTINGS if s[2])))
-        if v not in values or type(v) is not type(values[0]):
-            raise ValueError("setting %s takes %s" % (k, " or ".join(str(x) for x in values)))
-        out[k] = v
+            diff = p[1]
+    if diff is None:
+        raise ValueError("unknown profile %s" % profile)
+    out = {"releases": list(diff.get("releases", ("SECMP0002",)))}
+    for name, _, values in SETTINGS[1:]:
+        v = diff.get(name, values[0])
+        if overrides and name in overrides:
+            v = overrides[name]
+            if v not in values or type(v) is not type(values[0]):
+                raise ValueError("setting %s takes %s" % (name, " or ".join(map(str, values))))
+        out[name] = v
+    for name in overrides or ():
+        if name not in out or name == "releases":
+            raise ValueError("unknown setting %s" % name)
     return out
-
-
-def knows(settings, row):
-    """Whether a meter with these settings knows the use case of usecases.py row."""
-    return row[5] is None or row[5] in settings["releases"]

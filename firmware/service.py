@@ -2,21 +2,23 @@
 import gc
 import json
 import micropython
+import struct
 from micropython import const
 from time import ticks_diff, ticks_ms
 
 import link
+import store
 from stream import Closed
 
 _CHUNK = bytearray(64)  # bytes in hand are fed one at a time anyway
 
-# mpremote takes the REPL with CR ETX, then CR SOH. Between frames, after QUIET_MS of
+# mpremote takes the REPL with CR ETX, then CR SOH. Between frames, after _QUIET_MS of
 # silence, CR ETX CR hands the stream back: the firmware stops reading at once, so
 # the SOH (Ctrl-A) that follows reaches the REPL, which answers mpremote itself.
 # (The unix port cannot be interrupted with Ctrl-C on a raw pty, and on boards
 # keyboard interrupt is off while serving, so this is how mpremote gets in.)
 TAKEOVER = b"\r\x03\r"
-QUIET_MS = const(50)
+_QUIET_MS = const(50)
 
 
 def send(port, ftype, seq, payload, final=True):
@@ -24,7 +26,7 @@ def send(port, ftype, seq, payload, final=True):
 
 
 def nak(port, reason, seq):
-    send(port, link.T_NAK, seq, bytes([reason]) + link.REASONS[reason - 1].encode())
+    send(port, link.T_NAK, seq, bytes([reason]) + link.field(link.REASONS, reason - 1).encode())
 
 
 def serve(port, app):
@@ -50,7 +52,7 @@ def serve(port, app):
                 continue
             if rx.n == 0:
                 b = _CHUNK[0]
-                if b == TAKEOVER[tk] and (tk or ticks_diff(now, last) >= QUIET_MS):
+                if b == TAKEOVER[tk] and (tk or ticks_diff(now, last) >= _QUIET_MS):
                     tk += 1
                     if tk == len(TAKEOVER):
                         return True
@@ -64,23 +66,39 @@ def serve(port, app):
                 if r[0] == "nak":
                     nak(port, r[1], r[2])
                     continue
-                ftype, seq, payload = r[1], r[3], r[4]
-                if ftype == link.T_RELEASE:
-                    send(port, link.T_RELEASE, seq, b"")
+                # Handed over in a box the handler empties: the payload of a long
+                # frame holds that frame's own buffer (up to 4K), which can then go
+                # as soon as the request is parsed, not after the answer.
+                box = [r]
+                r = None
+                if _frame(port, app, box):
                     return True
-                try:
-                    if ftype == link.T_DIAG:
-                        _diag(port, app, seq, payload)
-                    elif ftype == link.T_GBCS:
-                        _gbcs(port, app, seq, payload)
-                    else:
-                        nak(port, link.NAK_TYPE, seq)
-                except MemoryError:
-                    # No room to build the answer: say so and keep serving.
-                    gc.collect()
-                    nak(port, link.NAK_INTERNAL, seq)
     finally:
         micropython.kbd_intr(3)
+
+
+def _frame(port, app, box):
+    # Answer the frame in box (a Receiver.feed tuple); True for a RELEASE frame.
+    r = box.pop()
+    ftype, seq, payload = r[1], r[3], r[4]
+    r = None
+    if ftype == link.T_RELEASE:
+        send(port, link.T_RELEASE, seq, b"")
+        return True
+    try:
+        if ftype == link.T_DIAG:
+            box.append(payload)
+            payload = None
+            _diag(port, app, seq, box)
+        elif ftype == link.T_GBCS:
+            _gbcs(port, app, seq, payload)
+        else:
+            nak(port, link.NAK_TYPE, seq)
+    except MemoryError:
+        # No room to build the answer: say so and keep serving.
+        gc.collect()
+        nak(port, link.NAK_INTERNAL, seq)
+    return False
 
 
 def _gbcs(port, app, seq, payload):
@@ -97,9 +115,10 @@ def _gbcs(port, app, seq, payload):
         send(port, t, seq, data, i == last)
 
 
-def _diag(port, app, seq, payload):
+def _diag(port, app, seq, box):
+    # box holds the request's payload, taken out (and so let go) once parsed.
     try:
-        req = json.loads(payload)  # straight from the frame buffer, no copy
+        req = json.loads(box.pop())  # straight from the frame buffer, no copy
         op = req["op"]
     except (ValueError, KeyError, TypeError):
         reply, extra = {"ok": False, "error": "diagnostic request is not a JSON object with an op"}, ()
@@ -111,4 +130,15 @@ def _diag(port, app, seq, payload):
             reply, extra = {"ok": False, "error": "internal error: " + repr(e)}, ()
     for t, data in extra:
         send(port, t, seq, data, False)
-    send(port, link.T_DIAG_REPLY, seq, json.dumps(reply).encode())
+    # The reply goes out as json.dump writes it, through a store.Sink (a small buffer,
+    # the CRC on the way), so it is never text or bytes in the heap: a register
+    # read-out is most of a kilobyte. It is counted first, as the header carries the
+    # length, which also finds anything that is not JSON before a byte is sent.
+    out = store.Sink(None, 0)
+    json.dump(reply, out)
+    h = link.head(link.T_DIAG_REPLY, seq, out.n)
+    port.write(h)
+    out = store.Sink(port, link.crc32(memoryview(h)[2:]))
+    json.dump(reply, out)
+    out.flush()
+    port.write(struct.pack(">I", out.crc & 0xFFFFFFFF))

@@ -22,10 +22,13 @@
 # before the payload), then through a 64-byte buffer that CRCs it on the way to
 # the file, and writes the header last (its length is 0 until then, so a cut
 # leaves a torn slot); load CRCs the payload in 64-byte reads, then json.load
-# parses it straight from the file, and only the winning slot is parsed.
+# parses it straight from the file, and only the winning slot is parsed. The
+# reading side is storeload.py, loaded for the call: only a board starting up reads.
+import gc
 import io
 import json
 import struct
+import sys
 
 try:
     from binascii import crc32
@@ -38,10 +41,11 @@ HEADER_SIZE = 16
 SLOTS = ("state.a", "state.b")
 
 
-class _Sink(io.IOBase):
-    # What json.dump writes (a few bytes a call) is gathered in a small buffer and
-    # goes on to the file in pieces, with the running length and CRC; with no file
-    # it only counts.
+class Sink(io.IOBase):
+    """What json.dump writes (a few bytes a call), gathered in a small buffer and
+    passed on to f.write in pieces, with the running length n and CRC-32 crc; with
+    f None it only counts. (The service streams diagnostic replies through one too.)"""
+
     def __init__(self, f, crc):
         self.f = f
         self.crc = crc
@@ -72,52 +76,6 @@ class _Sink(io.IOBase):
         self.n += len(b)
 
 
-def _header(f):
-    # (sequence, CRC so far, CRC wanted) of a record whose header fits the file,
-    # else None. Leaves f at the start of the payload.
-    head = f.read(HEADER_SIZE)
-    if len(head) < HEADER_SIZE:
-        return None
-    magic, seq, length, crc = struct.unpack(HEADER, head)
-    if magic != MAGIC or not length or f.seek(0, 2) != HEADER_SIZE + length:
-        return None
-    f.seek(HEADER_SIZE)
-    return seq, crc32(memoryview(head)[4:12]), crc
-
-
-def _seq(path):
-    # The sequence number a slot's header claims (not yet checked), 0 for none.
-    try:
-        with open(path, "rb") as f:
-            h = _header(f)
-    except OSError:
-        return 0
-    return h[0] if h else 0
-
-
-def _read_slot(path):
-    # (sequence, state) of a valid record, else None.
-    try:
-        with open(path, "rb") as f:
-            h = _header(f)
-            if h is None:
-                return None
-            c = h[1]
-            buf = bytearray(64)
-            while True:
-                n = f.readinto(buf)
-                if not n:
-                    break
-                c = crc32(memoryview(buf)[:n], c)
-            if c != h[2]:
-                return None
-            f.seek(HEADER_SIZE)
-            state = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return (h[0], state) if type(state) is dict else None
-
-
 class Store:
     """The meter state under folder root, committed atomically (see above)."""
 
@@ -128,15 +86,7 @@ class Store:
 
     def load(self):
         """The newest valid state, or None when there is none."""
-        self.seq, self.slot = 0, None
-        # Only one record is parsed: the one whose header claims the higher
-        # sequence, or the other one if that record is torn or corrupt.
-        for i in ((1, 0) if _seq(self.paths[1]) > _seq(self.paths[0]) else (0, 1)):
-            rec = _read_slot(self.paths[i])
-            if rec:
-                self.seq, self.slot = rec[0], i
-                return rec[1]
-        return None
+        return _reader().load(self)
 
     def commit(self, state):
         """Make state the stored state, all or nothing."""
@@ -145,17 +95,33 @@ class Store:
         seq = self.seq + 1
         slot = 1 if self.slot == 0 else 0
         # The CRC takes the length before the payload, so count the JSON first.
-        out = _Sink(None, 0)
+        out = Sink(None, 0)
         json.dump(state, out)
         head = bytearray(HEADER_SIZE)
         struct.pack_into(HEADER, head, 0, MAGIC, seq, 0, 0)
         with open(self.paths[slot], "wb") as f:
             f.write(head)       # length 0: a torn record until the header is redone
             struct.pack_into("<I", head, 8, out.n)
-            out = _Sink(f, crc32(memoryview(head)[4:12]))
+            out = Sink(f, crc32(memoryview(head)[4:12]))
             json.dump(state, out)
             out.flush()
             struct.pack_into("<I", head, 12, out.crc)
             f.seek(0)
             f.write(head)
         self.seq, self.slot = seq, slot
+
+
+def _reader():
+    # Records are read back at start only: storeload.py is loaded for the call and
+    # dropped after it, so a serving board holds none of its code.
+    gc.collect()
+    try:
+        import storeload
+    finally:
+        sys.modules.pop("storeload", None)
+    return storeload
+
+
+def __getattr__(name):
+    # _read_slot: in storeload.py
+    return getattr(_reader(), name)

@@ -94,7 +94,7 @@ def run(args):
                 for reg in REGISTERS:
                     failed += before[reg] != held(settings, AMOUNTS[reg])
                 reset = uc.by_name("GCS04a" if device == "gsme" else "ECS07a")
-                knows = profiles.table().knows(settings, reset)
+                knows = profiles.knows(settings, reset)
                 for reg in REGISTERS:
                     if knows:
                         step(f"Reset Debt Register {reg}", reset_register(

@@ -21,7 +21,7 @@ def run(args):
     out = {"profiles": [], "settings": [
         {"name": n, "clause": c, "values": list(v) if v else None} for n, c, v in table.SETTINGS]}
     for name, what, settings in rows:
-        known = [r[1] for r in usecases.USE_CASES if table.knows(settings, r)]
+        known = [r[1] for r in usecases.USE_CASES if profiles.knows(settings, r)]
         out["profiles"].append({"name": name, "description": what, "settings": settings,
                                 "use_cases": known})
     if args.json:

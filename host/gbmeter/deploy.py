@@ -12,6 +12,14 @@ from gbmeter.errors import UserError
 # main.py stays source so the board can run it at boot whatever else is compiled.
 BOOT = "main.py"
 
+# A .mpy is loaded into the heap whole, and on a 64K board every byte counts:
+#   no-source-lines  drops the line-number tables (about 1K over the firmware); a
+#                    traceback still names each function, and the firmware's error
+#                    replies carry the error text anyway
+#   -s <module>      (in stage) names the source after the module, whose name is
+#                    interned already: a path would be one more string per module
+MPY_CROSS_OPTIONS = ("-X", "no-source-lines")
+
 
 def firmware_files():
     return sorted(p for p in paths.FIRMWARE.glob("*.py"))
@@ -33,8 +41,8 @@ def stage(board, mpy=False, factory=None, workdir=None):
     for src in firmware_files():
         if mpy and src.name != BOOT:
             dst = out / (src.stem + ".mpy")
-            r = subprocess.run([paths.tool("mpy-cross"), "-o", str(dst), str(src)],
-                               capture_output=True, text=True)
+            r = subprocess.run([paths.tool("mpy-cross"), *MPY_CROSS_OPTIONS, "-s", src.stem,
+                                "-o", str(dst), str(src)], capture_output=True, text=True)
             if r.returncode:
                 raise UserError(f"mpy-cross failed on {src.name}: {r.stderr.strip()}")
             files.append(dst)
@@ -50,9 +58,13 @@ def stage(board, mpy=False, factory=None, workdir=None):
 
 def _cleanup_code(mpy):
     # Remove modules of the other format so a stale .py never shadows a new .mpy.
+    # The file names are put together on the board: the REPL's compiler interns
+    # every short string literal for good, and this runs just before the firmware
+    # boots in the same heap.
     stale = ".py" if mpy else ".mpy"
-    names = [p.stem + stale for p in firmware_files() if p.name != BOOT]
-    return ("import os\nfor n in %r:\n try:\n  os.remove(n)\n except OSError:\n  pass\n" % names)
+    stems = " ".join(p.stem for p in firmware_files() if p.name != BOOT)
+    return ("import os\nfor n in %r.split():\n try:\n  os.remove(n+%r)\n"
+            " except OSError:\n  pass\n" % (stems, stale))
 
 
 def mpremote_argv(port, files, mpy, resume, then=None):

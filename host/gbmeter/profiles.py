@@ -13,8 +13,24 @@ def table():
     return paths.firmware_table("profiles")
 
 
+# What each profile of the firmware's table is, in words.
+DESCRIPTIONS = {
+    "smets2": "SMETS2 meter on the release that brings SECMP0002 (the default)",
+    "smets2-pre": "SMETS2 meter from before SECMP0002: no reset use cases",
+    "smets1-secure": "SMETS1 Secure meter (S1SR): whole pence, no emergency credit at a "
+                     "zero limit",
+}
+DEFAULT = "smets2"
+
+
 def names():
-    return table().names()
+    return [p[0] for p in table().PROFILES]
+
+
+def knows(settings, use_case):
+    """Whether a meter with these settings knows a use case (a usecases row): the
+    firmware's envelope asks the same (app.Meter.supports)."""
+    return use_case[5] is None or use_case[5] in settings["releases"]
 
 
 def settings(profile, overrides=None):
@@ -49,14 +65,14 @@ def meter_settings(hello):
     """The settings a meter reports (ping), or its profile's from the table."""
     if isinstance(hello.get("settings"), dict):
         return hello["settings"]
-    return settings(hello.get("profile") or table().DEFAULT)
+    return settings(hello.get("profile") or DEFAULT)
 
 
 def check_known(hello, use_case, force=False):
     """Refuse (UserError, exit 4) to send use case `use_case` (a usecases row) to the
     meter that answered `hello`, when its profile does not know it: the meter would
     treat it as an unknown message code (alert 8F1E) and change nothing."""
-    if force or table().knows(meter_settings(hello), use_case):
+    if force or knows(meter_settings(hello), use_case):
         return
     raise UserError(
         f"the meter {hello.get('id', '')} is a {hello.get('profile')} meter, which does not "
@@ -67,7 +83,7 @@ def check_known(hello, use_case, force=False):
 
 def rows():
     """[(profile, what it is, {setting: value})] for listing."""
-    return [(p[0], p[1], settings(p[0])) for p in table().PROFILES]
+    return [(p[0], DESCRIPTIONS.get(p[0], ""), settings(p[0])) for p in table().PROFILES]
 
 
 def text(settings):

@@ -360,19 +360,24 @@ def test_copy_is_deep_and_equal():
     st["anchors"] = {"90b3d51f30010000": {"role": 2, "ds": "ab" * 64}}
     st["counters"]["90b3d51f30010000"] = 7
     st["extra"] = [1, {"x": None}, [True, "s"]]
+    st["extra2"] = {"anchors": {"a": 1}}
     work = meter.copy(st)
     assert work == st == snapshot(st)
-    # every dict and list is new: changing the copy anywhere leaves st alone
+    # every dict and list is new: changing the copy anywhere leaves st alone ...
     work["time1"] = 6
     work["time1_recovery"]["rate"] = 9
     work["counters"]["90b3d51f30010000"] = 8
-    work["anchors"]["90b3d51f30010000"]["role"] = 3
     work["extra"][1]["x"] = 1
     work["extra"][2].append(0)
-    work["keys"]["ka"] = "00"
+    work["extra2"]["anchors"]["a"] = 2       # only the state's own anchors are shared
+    # ... but for the parts only ever replaced whole, which are shared
+    for k in ("anchors", "keys", "settings"):
+        assert work[k] is st[k]
+        work[k] = {"replaced": True}
     assert st == snapshot(fresh("esme", mode="prepayment", time1=5)) | {
         "anchors": {"90b3d51f30010000": {"role": 2, "ds": "ab" * 64}},
-        "counters": {"90b3d51f30010000": 7}, "extra": [1, {"x": None}, [True, "s"]]}
+        "counters": {"90b3d51f30010000": 7}, "extra": [1, {"x": None}, [True, "s"]],
+        "extra2": {"anchors": {"a": 1}}}
 
 
 def test_handlers_and_diagnostics_do_not_stay_loaded():
@@ -386,4 +391,10 @@ def test_handlers_and_diagnostics_do_not_stay_loaded():
         raises(meter.FormatError, meter.execute, st, name, b"\x00")
         assert "gsme" not in sys.modules and "esme" not in sys.modules
     assert meter.advance(fresh(), 1) == [] and "meterdiag" not in sys.modules
+    st = fresh()
+    meter.set_state(st, {"time1": 5})
+    meter.inject_fault(st, 1, "other")
+    assert st["time1"] == 5 and st["fault"] == {"at": 1, "status": "other"}
+    for m in ("meterset", "meterdiag", "profiles"):
+        assert m not in sys.modules, m
     raises(AttributeError, getattr, meter, "no_such_thing")

@@ -1,0 +1,61 @@
+# The Alerts the meter raises on its own (../shared/gbcs/NOTES.md section 2.3): a
+# signed critical Alert when it refuses a Command, and a MAC'd non-critical Alert for
+# an event such as Debt Collection Completed. envelope.Security loads this module for
+# one call and drops it again, so a board serving good Commands holds none of it.
+# Each uses up one value of the meter's alert counter (st["alert_ctr"]); the caller
+# commits the state.
+import struct
+
+from micropython import const
+
+import envelope
+import gbcsmac
+import usecases
+
+_CRA_ALERT = const(3)
+
+
+def critical(sec, st, code):
+    """Security.critical_alert: a signed critical Alert (message code 1000) to the
+    Supplier; unsigned from a meter not yet provisioned (no key to sign with)."""
+    st["alert_ctr"] += 1
+    content = struct.pack(">BBBHI", 0x01, 0x09, 0, code, st["clock"])
+    key = st["keys"]["ds"] if "keys" in st else None
+    return envelope.build_apdu(
+        _CRA_ALERT, st["alert_ctr"], bytes.fromhex(st["id"]),
+        bytes.fromhex(envelope._lowest(st, usecases.SUPPLIER) or "00" * 8),
+        usecases.ALERT_CRITICAL, content, key and bytes.fromhex(key))
+
+
+def non_critical(sec, st, code):
+    """Security.non_critical_alert: a MAC'd non-critical Alert (message code 1001, DLMS
+    data-notification with the alert code and a COSEM date-time) for the Supplier."""
+    st["alert_ctr"] += 1
+    ctr = st["alert_ctr"]
+    sup = envelope._lowest(st, usecases.SUPPLIER)
+    content = (struct.pack(">BI", 0x0F, 0x20000000 | (ctr & 0xFFFFFF))
+               + b"\x00\x02\x02\x12" + struct.pack(">H", code) + b"\x09\x0c"
+               + cosem_datetime(st["clock"]))
+    apdu = envelope.build_apdu(_CRA_ALERT, ctr, bytes.fromhex(st["id"]),
+                               bytes.fromhex(sup or "00" * 8), usecases.ALERT_NON_CRITICAL,
+                               content)
+    if sup is None or "ka" not in st["anchors"][sup]:
+        return apdu
+    return gbcsmac.wrap(sec._z(st, sup), apdu)
+
+
+def cosem_datetime(t):
+    """12-byte COSEM date-time of UTC seconds since 2000-01-01 (day of week, hundredths
+    and deviation not specified, as in RTDS)."""
+    days, rem = divmod(t, 86400)
+    # civil date from days since 2000-03-01 (a leap cycle starts there)
+    d = days - 60 + 146097 * 4  # keep it positive for dates before 2000-03-01
+    era, doe = divmod(d, 146097)
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    year = 2000 - 1600 + 400 * era + yoe + (1 if month <= 2 else 0)
+    return struct.pack(">HBBBBBBBHB", year, month, day, 0xFF, rem // 3600, rem // 60 % 60,
+                       rem % 60, 0, 0x8000, 0xFF)

@@ -135,6 +135,18 @@ def test_smets2_pre_reset_refused_unless_forced_cli(start_board, tmp_path):
     # every other use case works on it
     r = gb("manage-debt", "--port", b.port, "--time1", 1500, "--json", *dcc_args)
     assert r.returncode == 0 and json.loads(r.stdout)["ok"]
+    # a raw COMMAND (`gbmeter send`) meets the same check before it is sent
+    s = Session(k)
+    with Link(b.port) as link:
+        counter = s.next_counter(IDS["esme"], meter_floor(link, s.supplier.eui))
+        xml = duis.reset_debt_xml(s.supplier.title, bytes.fromhex(IDS["esme"]), counter, "time2")
+        command, _ = s.command(dcc.transform(duis.parse_request(xml, device="esme")))
+        last = regs(link)["counters"]
+        with pytest.raises(UserError) as e:
+            s.send(link, command)
+        assert e.value.exit_code == 4 and regs(link)["counters"] == last
+        r = s.send(link, command, force=True)
+        assert r["alert"] == "8F1E" and regs(link)["time2"] == 7000
 
 
 def test_choose_and_change_profiles_cli(start_board, tmp_path):

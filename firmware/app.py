@@ -8,6 +8,7 @@ import sys
 import envelope
 import link
 import meter
+import onecall
 import p256
 import service
 import store
@@ -138,12 +139,7 @@ class Meter:
         if fn is None:
             # The test set-up diagnostics: loaded for the call and dropped after it,
             # so a board serving Commands holds none of their code.
-            gc.collect()
-            try:
-                import appdiag
-                fn = getattr(appdiag, "d_" + op, None)
-            finally:
-                sys.modules.pop("appdiag", None)
+            fn = getattr(onecall.load("appdiag"), "d_" + op, None)
             if fn is None:
                 return {"ok": False, "error": "unknown diagnostic: %s" % op}, ()
             fn = _bound(fn, self)

@@ -5,9 +5,9 @@
 # (reply, extra frames); the working copy is committed whole unless the reply says
 # "_commit": False, and a ValueError / TypeError / KeyError changes nothing.
 import gc
-import sys
 
 import meter
+import onecall
 import p256
 
 
@@ -66,16 +66,13 @@ def d_provision(m, work, req):
     mid = req.get("id", work["id"])
     profile = req.get("profile", work["profile"])
     overrides = req.get("settings")
-    try:
-        import profiles
-        if overrides is None and profile == work["profile"]:
-            # keep what an earlier provisioning overrode
-            base = profiles.settings(profile)
-            cur = work["settings"]
-            overrides = {k: cur[k] for k in cur if k != "releases" and cur[k] != base.get(k)}
-        settings = profiles.settings(profile, overrides)   # checks profile and settings
-    finally:
-        sys.modules.pop("profiles", None)
+    profiles = onecall.load("profiles")
+    if overrides is None and profile == work["profile"]:
+        # keep what an earlier provisioning overrode
+        base = profiles.settings(profile)
+        cur = work["settings"]
+        overrides = {k: cur[k] for k in cur if k != "releases" and cur[k] != base.get(k)}
+    settings = profiles.settings(profile, overrides)   # checks profile and settings
     profiles = None  # the module's last reference: its code is free for the key pairs
     anchors = _anchors(req)
     if device != work["device"] or mid != work["id"]:

@@ -19,14 +19,13 @@
 #   anchors  {system title hex: {"role": 2|3|4, "ds": public hex, "ka": public hex}}
 # Derived values are cached in RAM only: the ECDH secret per party and a comb table
 # for each trusted signing key (p256.table), rebuilt after provisioning.
-import gc
 import struct
-import sys
 
 from micropython import const
 
 import gbcsmac
 import link
+import onecall
 import p256
 import usecases
 
@@ -211,14 +210,8 @@ def _lowest(st, role):
 
 def _alerts():
     # Only a refused Command or a diagnostic that raises alerts needs alerts.py: it is
-    # loaded for the call and dropped after it, so between them the heap holds none of
-    # its code (the collection first puts that code in the holes the last one left).
-    gc.collect()
-    try:
-        import alerts
-    finally:
-        sys.modules.pop("alerts", None)
-    return alerts
+    # loaded for the call and dropped after it.
+    return onecall.load("alerts")
 
 
 def __getattr__(name):

@@ -4,8 +4,8 @@
 # one is freed before the next: in a 64K heap fragmentation, not size, is the limit.
 import gc
 
-for _m in ("usecases", "link", "stream", "service", "store", "meter", "p256", "gbcsmac",
-           "envelope", "app"):
+for _m in ("onecall", "usecases", "link", "stream", "service", "store", "meter", "p256",
+           "gbcsmac", "envelope", "app"):
     __import__(_m)
     gc.collect()
 

@@ -67,9 +67,7 @@
 #   - an injected fault makes component / specification `at` of the next Command
 #     fail with its status; everything after it is not executed. A Command with
 #     fewer parts still consumes it. Statuses per protocol: FAULTS below.
-import gc
-import sys
-
+import onecall
 import usecases
 
 MAX_AMOUNT = 0x7FFFFFFF   # registers and balances are int32 on the wire
@@ -94,19 +92,14 @@ def execute(st, name, content):
         raise ValueError("no handler for use case %s" % name)
     if row[2] != st["device"]:
         raise FormatError("%s is not a %s use case" % (name, st["device"]))
-    # The handler and its codec are loaded for this Command and dropped after it,
-    # so between Commands the heap holds none of their code (loading them again
-    # takes about 0.1 ms on the unix port, far less than the Command's signatures).
-    gc.collect()  # so their code goes into the holes the signature checks left
-    try:
-        if row[2] == "gsme":
-            import gsme as handler
-        else:
-            import esme as handler
-        return handler.execute(st, name, content)
-    finally:  # also after a failed import, which can leave a half-made module
-        for m in ("gsme", "gbz", "esme", "dlms"):
-            sys.modules.pop(m, None)
+    # The handler and its codec are loaded for this Command and dropped after it
+    # (loading them again takes about 0.1 ms on the unix port, far less than the
+    # Command's signatures).
+    if row[2] == "gsme":
+        handler = onecall.load("gsme", ("gbz",))
+    else:
+        handler = onecall.load("esme", ("dlms",))
+    return handler.execute(st, name, content)
 
 
 _HANDLED = ("GCS04", "GCS04a", "GCS40b", "GCS06", "ECS07", "ECS07a", "ECS04b", "ECS09")
@@ -196,18 +189,8 @@ def registers(st):
 def __getattr__(name):
     # set_state, inject_fault: meterset; new_state, advance, topup: meterdiag. Loaded
     # for the call and then dropped, so their code holds no heap between diagnostics.
-    gc.collect()  # its code goes into the holes left, not across the free space
-    if name in ("set_state", "inject_fault"):
-        try:
-            import meterset as m
-        finally:
-            sys.modules.pop("meterset", None)
-    else:
-        try:
-            import meterdiag as m
-        finally:
-            sys.modules.pop("meterdiag", None)
-    return getattr(m, name)
+    m = "meterset" if name in ("set_state", "inject_fault") else "meterdiag"
+    return getattr(onecall.load(m), name)
 
 
 class FormatError(Exception):

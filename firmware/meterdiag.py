@@ -5,8 +5,7 @@
 # Command, so it is kept out of meter's code: meter loads this module when one of
 # these names is asked for and drops it again, and a board running Commands holds
 # none of it in its heap.
-import sys
-
+import onecall
 from meter import MAX_AMOUNT, MAX_CLOCK, PCT_FULL, RECOVERY, REGISTERS, money
 
 ALERT_DEBT_COLLECTED = (0x81A7, 0x81A8, 0x81A9)
@@ -17,11 +16,7 @@ def new_state(device, meter_id_hex, profile="smets2", overrides=None):
     """A factory-fresh meter of a device profile (profiles.py, with overrides of its
     settings): credit mode, all registers and balances zero, an emergency credit of
     5.00 GBP offered below a balance of 1.00 GBP."""
-    try:
-        import profiles
-        settings = profiles.settings(profile, overrides)
-    finally:
-        sys.modules.pop("profiles", None)
+    settings = onecall.load("profiles").settings(profile, overrides)
     if device not in ("esme", "gsme"):
         raise ValueError("device must be esme or gsme")
     mid = meter_id_hex.lower()

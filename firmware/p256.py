@@ -40,9 +40,10 @@
 # What a board needs only now and then, making key pairs (keypair, pubkey) and filling
 # the comb tables of window 2 and more, is in p256make.py: loaded for the call and, on
 # a board, dropped again, so that between Commands the heap holds none of its code.
-import gc
 import hashlib
 import sys
+
+import onecall
 
 try:
     from micropython import const
@@ -312,17 +313,8 @@ def ecdh(priv, pub):
 
 
 def _make():
-    # p256make.py for one call; a board drops it after (CPython keeps it: it has the
-    # heap, and the host makes tables by the hundred).
-    if _CPYTHON:
-        import p256make
-        return p256make
-    gc.collect()  # so its code goes into the holes left, not across the free space
-    try:
-        import p256make
-    finally:
-        sys.modules.pop("p256make", None)
-    return p256make
+    # p256make.py, for one call on a board (onecall; the host keeps it loaded).
+    return onecall.load("p256make")
 
 
 def __getattr__(name):

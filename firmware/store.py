@@ -24,11 +24,11 @@
 # leaves a torn slot); load CRCs the payload in 64-byte reads, then json.load
 # parses it straight from the file, and only the winning slot is parsed. The
 # reading side is storeload.py, loaded for the call: only a board starting up reads.
-import gc
 import io
 import json
 import struct
-import sys
+
+import onecall
 
 try:
     from binascii import crc32
@@ -114,12 +114,7 @@ class Store:
 def _reader():
     # Records are read back at start only: storeload.py is loaded for the call and
     # dropped after it, so a serving board holds none of its code.
-    gc.collect()
-    try:
-        import storeload
-    finally:
-        sys.modules.pop("storeload", None)
-    return storeload
+    return onecall.load("storeload")
 
 
 def __getattr__(name):

@@ -6,7 +6,8 @@ import meter
 from fwtest import raises
 from fw_vectors import (access_request, access_response, charge, credit, dl, dlu, ecs04b,
                         ecs07, ecs07a, ecs09, ESME_ID, integer, INVOKE, lu,
-                        mutation_campaign, snapshot, truncation_campaign, unit_charge)
+                        mutation_campaign, snapshot, through_meter, truncation_campaign,
+                        unit_charge)
 
 GOOD = (
     ("ECS07", ecs07()),
@@ -104,17 +105,7 @@ def test_unit_charge_shapes():
         raises(meter.FormatError, dlms.unit_charge, memoryview(v))   # ...wrong shape
 
 
-def _through_meter(name, content):
-    st = meter.new_state("esme", ESME_ID)
-    meter.set_state(st, {"mode": "prepayment", "time1": 10, "time2": 20, "payment": 30})
-    before = snapshot(st)
-    try:
-        out = meter.execute(st, name, content)
-    except meter.FormatError:
-        assert snapshot(st) == before
-        return 0
-    assert out[0] == 0xDA
-    return 1
+_through_meter = through_meter("esme", b"\xda")
 
 
 def test_truncated_at_every_length():

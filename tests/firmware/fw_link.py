@@ -124,3 +124,34 @@ def test_long_frame_without_room_is_read_to_its_end_and_refused():
     # the long frame's bytes are all consumed (none taken for a new frame), then NAKed
     assert got == [("nak", link.NAK_BUSY, 8), ("frame", link.T_GBCS, link.FINAL, 9, b"ok")]
     assert rx.buf is rx.small and rx.n == 0
+
+
+def test_reason_texts_are_fields_of_one_string():
+    # NAK reason n is field n-1; the texts the host shows must stay these
+    want = ("header check failed", "frame longer than 4096 bytes", "CRC mismatch",
+            "frame not completed in time", "unknown frame type", "refused", "internal error")
+    assert tuple(link.field(link.REASONS, i) for i in range(len(want))) == want
+    assert link.field("only", 0) == "only"
+    assert link.field("a||c", 1) == "" and link.field("a||c", 2) == "c"
+    raises(ValueError, link.field, "a|b", 2)
+
+
+def test_head_is_the_frame_header():
+    f = link.encode(link.T_DIAG, 9, b"payload")
+    assert bytes(link.head(link.T_DIAG, 9, 7)) == bytes(f[:link.HEADER])
+    assert bytes(link.head(link.T_DIAG, 9, 7, 0)) != bytes(f[:link.HEADER])   # not FINAL
+    raises(ValueError, link.head, link.T_DIAG, 1, link.MAX_PAYLOAD + 1)
+
+
+def test_error_texts_of_the_codecs():
+    import dlms
+    import gbz
+    import meter
+    for fn, content, text in ((gbz.components, b"\x00", "not GBZ content"),
+                              (dlms.request, b"\x00", "not a DLMS Access-Request")):
+        try:
+            fn(memoryview(content))
+        except meter.FormatError as e:
+            assert str(e) == text, str(e)
+        else:
+            assert False, "no FormatError"

@@ -205,6 +205,27 @@ def mutate(content, rnd):
     return c
 
 
+def through_meter(device, answer_prefix):
+    """A through() for the campaigns below: run (name, content) on a fresh prepayment
+    meter of `device` with debt in every register; 1 when it answers (the answer must
+    start with answer_prefix), 0 when it refuses the content with FormatError, in
+    which case the state must be untouched. Anything else fails the test."""
+    import meter
+
+    def through(name, content):
+        st = meter.new_state(device, GSME_ID if device == "gsme" else ESME_ID)
+        meter.set_state(st, {"mode": "prepayment", "time1": 10, "time2": 20, "payment": 30})
+        before = snapshot(st)
+        try:
+            out = meter.execute(st, name, content)
+        except meter.FormatError:
+            assert snapshot(st) == before
+            return 0
+        assert out[:len(answer_prefix)] == answer_prefix
+        return 1
+    return through
+
+
 def truncation_campaign(good, through):
     """Every good (name, content) must be answered (through() == 1); every cut of it
     and it with a trailing byte must be refused (0). Returns how many were tried."""

@@ -79,3 +79,19 @@ def test_cli_rejects_unknown_profile_names(capsys):
         cli.main(["sim", "--profile", "smets9"])
     assert e.value.code == 2
     assert "smets9" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    # `gbmeter profiles --json | head -c 10`: the pipe closes under the CLI's output
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([str(Path(sys.executable).parent / "gbmeter"), "profiles", "--json"],
+                           stdout=w, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(w)
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr

@@ -1,14 +1,66 @@
-# The local port's test set-up diagnostics: read the registers, set preconditions,
-# move the clock, top up, inject a fault, provision. app.Meter.diag loads this module
-# for one call and drops it again, so a board serving Commands holds none of it.
-# Each takes (the app.Meter, a working copy of the state, the request) and returns
+# The local port's diagnostics: ping, and the test set-up ones: read the registers,
+# set preconditions, move the clock, top up, inject a fault, provision. app.Meter.diag
+# loads this module for one call and drops it again, so a board serving Commands
+# holds none of it.
+# Each d_* takes (the app.Meter, a working copy of the state, the request) and returns
 # (reply, extra frames); the working copy is committed whole unless the reply says
 # "_commit": False, and a ValueError / TypeError / KeyError changes nothing.
 import gc
+import sys
 
+import link
 import meter
 import onecall
 import p256
+
+VERSION = "0.2.0"
+
+
+def run(m, op, req):
+    """The reply to diagnostic op (with req, the request) and its extra frames."""
+    if op == "ping":
+        return ping(m), ()
+    if not m.cfg.get("diagnostics", True):
+        return {"ok": False, "error": "diagnostics are switched off on this board"}, ()
+    fn = globals().get("d_" + op)
+    if fn is None:
+        return {"ok": False, "error": "unknown diagnostic: %s" % op}, ()
+    work = meter.copy(m.st)
+    try:
+        reply, extra = fn(m, work, req)
+    except (ValueError, TypeError, KeyError) as e:
+        return {"ok": False, "error": str(e) or repr(e)}, ()
+    if reply.pop("_commit", True):
+        m.commit(work)
+        m.sec.warm(work)  # new anchors (provisioning): their caches, now
+    reply["ok"] = True
+    return reply, extra
+
+
+def ping(m):
+    """Who this board is: firmware, board, device, identity, profile, free heap."""
+    gc.collect()
+    st = m.st
+    return {"ok": True, "fw": VERSION, "board": m.cfg.get("name", "unknown"),
+            "device": st["device"], "id": st["id"], "profile": st["profile"],
+            "settings": st["settings"], "provisioned": "keys" in st,
+            "heap_free": gc.mem_free(), "platform": sys.platform}
+
+
+def _alerts(m, work, codes):
+    # Non-critical alerts for codes (a provisioned meter only: they are MAC'd).
+    if "keys" not in work:
+        return []
+    return [(link.T_ALERT, m.sec.non_critical_alert(work, c)) for c in codes]
+
+
+def d_lasterror(m, work, req):
+    return {"error": m.last_error, "_commit": False}, ()
+
+
+def d_heap(m, work, req):
+    gc.collect()
+    return {"free": gc.mem_free(), "alloc": gc.mem_alloc(), "_commit": False}, ()
 
 
 def _codes(codes):
@@ -28,12 +80,12 @@ def d_set(m, work, req):
 
 def d_advance(m, work, req):
     codes = meter.advance(work, req["seconds"])
-    return _codes(codes), m._alerts(work, codes)
+    return _codes(codes), _alerts(m, work, codes)
 
 
 def d_topup(m, work, req):
     codes = meter.topup(work, req["amount"])
-    return _codes(codes), m._alerts(work, codes)
+    return _codes(codes), _alerts(m, work, codes)
 
 
 def d_fault(m, work, req):

@@ -10,7 +10,7 @@
 import struct
 from micropython import const
 
-import link
+import meter
 from meter import FormatError
 
 _ACCESS_REQUEST = const(0xD9)
@@ -36,15 +36,7 @@ _UNSIGNED = const(0x11)
 LONG_UNSIGNED = const(0x12)
 _ENUM = const(0x16)
 
-# What is wrong with malformed content: the texts, in _E_* order, as fields of one
-# string (link.field), which takes a third of the heap of one object per text.
-_WHY = ("length truncated|bad length encoding|data truncated|"
-        "array or structure too deep or too long|unknown A-XDR tag %02x|"
-        "not a DLMS Access-Request|date-time must be absent|bad specification count %d|"
-        "specification %d truncated|specification %d: unknown kind %02x|"
-        "%d data for %d specifications|%d trailing bytes|"
-        "expected A-XDR tag %02x, got %02x|unit_charge: expected A-XDR tag %02x, got %02x|"
-        "unit_charge: unexpected data shape|unit_charge shape")
+# What is wrong with malformed content: texts in errtext.DLMS, loaded only to raise.
 _E_LENGTH_TRUNCATED = const(0)
 _E_LENGTH_ENCODING = const(1)
 _E_DATA_TRUNCATED = const(2)
@@ -64,8 +56,7 @@ _E_CHARGE_LENGTH = const(15)
 
 
 def _bad(why, *args):
-    # The FormatError of text `why`, formatted with args.
-    return FormatError(link.field(_WHY, why) % args)
+    return meter.bad("DLMS", why, *args)
 
 
 # fixed-size tags: tag -> struct format of the value

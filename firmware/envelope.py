@@ -18,13 +18,16 @@
 #   keys     {"ds": private key hex, "ka": private key hex} made on the meter
 #   anchors  {system title hex: {"role": 2|3|4, "ds": public hex, "ka": public hex}}
 # Derived values are cached in RAM only: the ECDH secret per party and a comb table
-# for each trusted signing key (p256.table), rebuilt after provisioning.
+# for each trusted signing key (p256.table). They are made between frames (warm, at
+# boot and after provisioning), never in a Command: what is made then is kept, and
+# made in the middle of the heap a Command's handler was using it would split the
+# heap for good.
+import gc
 import struct
 
 from micropython import const
 
 import gbcsmac
-import link
 import onecall
 import p256
 import usecases
@@ -41,12 +44,7 @@ _CRA_RESPONSE = const(2)
 _CRA_ALERT = const(3)
 
 # Why a Command was refused (Reject's reason, which the lasterror diagnostic shows):
-# the texts, in _W_* order, as fields of one string (link.field), which takes a third
-# of the heap of one object per text.
-_WHY = ("malformed MAC header or General-Signing APDU|not a signed Command|"
-        "meter not provisioned|recipient is not this meter|unknown message code %04X|"
-        "originator %s may not run %s|originator counter %d not above the last accepted|"
-        "no ACB provisioned|MAC does not verify|signature does not verify")
+# texts in errtext.py, loaded only to refuse one.
 _W_MALFORMED = const(0)
 _W_NOT_COMMAND = const(1)
 _W_NOT_PROVISIONED = const(2)
@@ -128,6 +126,24 @@ class Security:
         self.tables = {}
         self.z = {}
 
+    def warm(self, st):
+        """Make what the caches lack for the anchors in st: the ECDH secret with the
+        ACB and a comb table for each anchor whose role may originate a use case of
+        this device. check() makes anything still missing itself."""
+        if "keys" not in st:
+            return
+        acb = _lowest(st, usecases.ACB)
+        if acb is not None:
+            self._z(st, acb)
+        roles = ()
+        for row in usecases.USE_CASES:
+            if row[2] == st["device"]:
+                roles += row[4]
+        for who, a in st["anchors"].items():
+            if a["role"] in roles and "ds" in a and who not in self.tables:
+                gc.collect()
+                self.tables[who] = p256.table(bytes.fromhex(a["ds"]))
+
     def _z(self, st, who):
         z = self.z.get(who)
         if z is None:
@@ -195,8 +211,8 @@ class Security:
 
 
 def _why(i, *args):
-    # Refusal reason i, formatted with args.
-    return link.field(_WHY, i) % args
+    # Refusal reason i (errtext.ENVELOPE), formatted with args.
+    return onecall.load("errtext").text("ENVELOPE", i, args)
 
 
 def _lowest(st, role):

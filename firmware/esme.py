@@ -14,7 +14,6 @@ from micropython import const
 
 import dlms
 import meter
-from dlms import FormatError
 
 _CLASS_CREDIT = const(112)
 _CLASS_CHARGE = const(113)
@@ -23,6 +22,18 @@ _OBIS_CHARGE = const(0x00001314)   # 0-0:19.20.e.255, e 1 time debt 1, 2 time de
 
 _CREDIT_KEYS = ("balance", "ec_balance", "acc_debt")
 _PERIODS = (3600, 86400)  # Charge period (s) by freq
+
+# What is wrong with content that is not this use case: texts in errtext.ESME.
+_E_OBJECT = const(0)
+_E_RATE = const(1)
+_E_ONE_ACTION = const(2)
+_E_PERIOD = const(3)
+_E_PROPORTION = const(4)
+_E_ACTIVATE = const(5)
+_E_RESET = const(6)
+_E_CREDIT = const(7)
+_E_INVOKE = const(8)
+_E_NOT_PART = const(9)
 
 
 def _object(spec):
@@ -34,7 +45,7 @@ def _object(spec):
             return 0, e - 1
         if spec[1] == _CLASS_CREDIT and ab_cd == _OBIS_CREDIT and e <= 2:
             return 1, e
-    raise FormatError("object %d not known here" % spec[1])
+    raise meter.bad("ESME", _E_OBJECT, spec[1])
 
 
 def _rate(v):
@@ -42,10 +53,10 @@ def _rate(v):
     _, price_scale, per_unit = dlms.unit_charge(v)
     exp = price_scale + 5
     if per_unit < 0 or exp < 0 or exp > 9:
-        raise FormatError("charge per unit out of range")
+        raise meter.bad("ESME", _E_RATE)
     rate = per_unit * 10 ** exp
     if rate > meter.MAX_AMOUNT:
-        raise FormatError("charge per unit out of range")
+        raise meter.bad("ESME", _E_RATE)
     return rate
 
 
@@ -63,7 +74,7 @@ _INVOKE = const(7)       # emergency Credit invoke_credit
 def _plan(name, specs, data):
     # Decode and check every specification against the use case; nothing runs yet.
     if name in ("ECS07a", "ECS09") and len(specs) != 1:
-        raise FormatError("%s takes exactly one action" % name)
+        raise meter.bad("ESME", _E_ONE_ACTION, name)
     ops = []
     for i in range(len(specs)):
         s = specs[i]
@@ -78,35 +89,35 @@ def _plan(name, specs, data):
                 elif sid == 8 and idx < 2:
                     p = dlms.value(v, dlms.DOUBLE_LONG_UNSIGNED)
                     if p not in _PERIODS:
-                        raise FormatError("period must be 3600 or 86400")
+                        raise meter.bad("ESME", _E_PERIOD)
                     op = (_PERIOD_SET, idx, _PERIODS.index(p))
                 elif sid == 13 and idx == 2:
                     p = dlms.value(v, dlms.LONG_UNSIGNED)
                     if p > meter.PCT_FULL:
-                        raise FormatError("proportion above 100 %")
+                        raise meter.bad("ESME", _E_PROPORTION)
                     op = (_PROPORTION, idx, p)
             elif kind == dlms.ACTION:
                 if sid == 2 and idx < 2:
                     if dlms.value(v, dlms.INTEGER) != 0:
-                        raise FormatError("activate_passive_unit_charge takes 0")
+                        raise meter.bad("ESME", _E_ACTIVATE)
                     op = (_ACTIVATE, idx, 0)
                 elif sid == 4:
                     op = (_UPDATE, idx, dlms.value(v, dlms.DOUBLE_LONG))
         elif name == "ECS07a" and obj == 0 and kind == dlms.ACTION and sid == 5:
             if dlms.value(v, dlms.DOUBLE_LONG) != 0:
-                raise FormatError("a reset sets the amount to 0")
+                raise meter.bad("ESME", _E_RESET)
             op = (_RESET, idx, 0)
         elif name == "ECS04b" and obj == 1 and kind == dlms.ACTION and sid == 2:
             x = dlms.value(v, dlms.DOUBLE_LONG)
             if idx and x < 0:
-                raise FormatError("credit amount below zero")
+                raise meter.bad("ESME", _E_CREDIT)
             op = (_CREDIT, idx, x)
         elif name == "ECS09" and obj == 1 and idx == 1 and kind == dlms.ACTION and sid == 3:
             if dlms.value(v, dlms.INTEGER) != 0:
-                raise FormatError("invoke_credit takes 0")
+                raise meter.bad("ESME", _E_INVOKE)
             op = (_INVOKE, idx, 0)
         if op is None:
-            raise FormatError("specification %d is not part of %s" % (i + 1, name))
+            raise meter.bad("ESME", _E_NOT_PART, i + 1, name)
         ops.append(op)
     return ops
 

@@ -9,7 +9,7 @@
 import struct
 from micropython import const
 
-import link
+import meter
 from meter import FormatError
 
 _PROFILE_HI = const(0x01)
@@ -35,14 +35,7 @@ NOT_EXECUTED_CMD = const(0xFF)  # answered command id of components not executed
 _MAX_COLL_MINUTES = const(1439)
 _MAX_PERCENT = const(10000)     # 100.00 %
 
-# What is wrong with malformed content: the texts, in _E_* order, as fields of one
-# string (link.field), which takes a third of the heap of one object per text.
-_WHY = ("not GBZ content|bad component count %d|component %d truncated|"
-        "component %d: bad control byte %02x|component %d: length %d lies|"
-        "component %d: frame control %02x|%d trailing bytes|Change Debt truncated|"
-        "Change Debt length does not match its label|Change Debt field out of range|"
-        "Credit Adjustment length %d|Credit Adjustment type %d|"
-        "Select Emergency Credit length %d|originating device %d")
+# What is wrong with malformed content: texts in errtext.GBZ, loaded only to raise.
 _E_NOT_GBZ = const(0)
 _E_COUNT = const(1)
 _E_TRUNCATED = const(2)
@@ -60,8 +53,7 @@ _E_EC_DEVICE = const(13)
 
 
 def _bad(why, *args):
-    # The FormatError of text `why`, formatted with args.
-    return FormatError(link.field(_WHY, why) % args)
+    return meter.bad("GBZ", why, *args)
 
 
 def components(content):

@@ -8,9 +8,17 @@
 # executed and answer command FF, status FAILURE (RTDS GCS04 ERROR).
 # This module is loaded for one Command at a time (meter.execute), so it is kept to
 # two functions: its code is heap while it runs.
+from micropython import const
+
 import gbz
 import meter
-from gbz import FormatError
+
+# What is wrong with content that is not this use case: texts in errtext.GSME.
+_E_ONE_COMPONENT = const(0)
+_E_NOT_COMPONENT = const(1)
+_E_METHOD = const(2)
+_E_NEGATIVE = const(3)
+_E_RESET = const(4)
 
 _COMMAND = {"GCS04": gbz.CMD_CHANGE_DEBT, "GCS04a": gbz.CMD_CHANGE_DEBT,
             "GCS40b": gbz.CMD_CREDIT_ADJUSTMENT, "GCS06": gbz.CMD_SELECT_EC}
@@ -46,20 +54,20 @@ def execute(st, name, content):
     comps = gbz.components(content)
     want = _COMMAND[name]
     if name != "GCS04" and len(comps) != 1:
-        raise FormatError("%s takes exactly one component" % name)
+        raise meter.bad("GSME", _E_ONE_COMPONENT, name)
     # Decode and check every component against the use case; nothing runs yet.
     ops = []
     for c in comps:
         if c[1] != gbz.CLUSTER_PREPAYMENT or c[3] != want:
-            raise FormatError("component %04x/%02x is not %s" % (c[1], c[3], name))
+            raise meter.bad("GSME", _E_NOT_COMPONENT, c[1], c[3], name)
         if want == gbz.CMD_CHANGE_DEBT:
             d = gbz.change_debt(c[4])
             if d[2] != (d[3] >> 1 == 2):
-                raise FormatError("recovery method does not match the debt register")
+                raise meter.bad("GSME", _E_METHOD)
             if d[3] & 1 == 0 and d[1] < 0:
-                raise FormatError("absolute debt amount below zero")
+                raise meter.bad("GSME", _E_NEGATIVE)
             if name == "GCS04a" and (d[1] or d[3] & 1 or any(d[4:])):
-                raise FormatError("a reset takes amount 0, absolute type, recovery fields 0")
+                raise meter.bad("GSME", _E_RESET)
         elif want == gbz.CMD_CREDIT_ADJUSTMENT:
             d = gbz.credit_adjustment(c[4])
         else:

@@ -148,7 +148,7 @@ def money(st, v):
     return v
 
 
-# -- working copies, the register read-out, the diagnostics ------------------------
+# -- working copies, the diagnostics --------------------------------------------------
 
 # Parts of the state that nothing changes in place (provisioning puts new ones in):
 # a working copy shares them, which spares a Command a copy of the trust anchors.
@@ -172,25 +172,18 @@ def copy(v, top=True):
     return v
 
 
-_SHOWN = ("device", "id", "profile", "settings", "time1", "time2", "payment", "balance",
-          "ec_balance", "ec_limit", "ec_threshold", "ec_active", "acc_debt", "mode",
-          "clock", "alert_ctr", "fault")
-
-
-def registers(st):
-    """Everything a test may read, as a fresh dict (JSON-ready)."""
-    out = {k: st[k] for k in _SHOWN}
-    for k in RECOVERY:
-        out[k] = dict(st[k])
-    out["counters"] = dict(st["counters"])
-    return out
-
-
 def __getattr__(name):
-    # set_state, inject_fault: meterset; new_state, advance, topup: meterdiag. Loaded
-    # for the call and then dropped, so their code holds no heap between diagnostics.
+    # set_state, inject_fault: meterset; new_state, advance, topup, registers:
+    # meterdiag. Loaded for the call and then dropped, so their code holds no heap
+    # between diagnostics.
     m = "meterset" if name in ("set_state", "inject_fault") else "meterdiag"
     return getattr(onecall.load(m), name)
+
+
+def bad(table, i, *args):
+    """The FormatError with text i of errtext.py's `table`, formatted with args:
+    the texts are loaded only when there is an error to name."""
+    return FormatError(onecall.load("errtext").text(table, i, args))
 
 
 class FormatError(Exception):

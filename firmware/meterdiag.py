@@ -1,5 +1,5 @@
 # The meter outside GBCS: its factory state and what the local port's diagnostics do
-# to it over time (clock, top-ups); test preconditions and injected faults are in
+# to it over time (clock, top-ups), and the register read-out; test preconditions and injected faults are in
 # meterset.py, so setting a field does not load this code.
 # The state and the rules are described in meter.py. None of this runs for a GBCS
 # Command, so it is kept out of meter's code: meter loads this module when one of
@@ -119,3 +119,17 @@ def topup(st, amount):
         raise ValueError("the meter balance would overflow")
     st["balance"] += rest
     return alerts
+
+
+_SHOWN = ("device", "id", "profile", "settings", "time1", "time2", "payment", "balance",
+          "ec_balance", "ec_limit", "ec_threshold", "ec_active", "acc_debt", "mode",
+          "clock", "alert_ctr", "fault")
+
+
+def registers(st):
+    """Everything a test may read, as a fresh dict (JSON-ready)."""
+    out = {k: st[k] for k in _SHOWN}
+    for k in RECOVERY:
+        out[k] = dict(st[k])
+    out["counters"] = dict(st["counters"])
+    return out

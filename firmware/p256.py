@@ -37,9 +37,11 @@
 # A board picks its window with set_window() before the first use (the 64K-heap runs
 # use small windows); WINDOW is the default.
 #
-# What a board needs only now and then, making key pairs (keypair, pubkey) and filling
-# the comb tables of window 2 and more, is in p256make.py: loaded for the call and, on
-# a board, dropped again, so that between Commands the heap holds none of its code.
+# What a board needs only now and then is in p256make.py: building comb tables
+# (table, set_window), checking a key (check_point), ECDH, making key pairs (keypair,
+# pubkey). p256.<name> finds them there (__getattr__ below); on a board the module is
+# loaded for the call and dropped again, so between Commands the heap holds none of
+# its code.
 import hashlib
 import sys
 
@@ -156,9 +158,7 @@ class Table:
         out = bytearray(64 << window)  # entry 1 is the point: no x and y kept besides
         out[64:96] = x.to_bytes(32, "big")
         out[96:128] = y.to_bytes(32, "big")
-        if window > 1:
-            _make().fill(out, window, d)
-        self.pts = memoryview(out)
+        self.pts = memoryview(out)  # entries 2 and up: p256make.fill
 
     def pub(self):
         """The point as 64 bytes x||y."""
@@ -183,26 +183,6 @@ class Table:
         return cols
 
 
-def table(pub, window=None):
-    """Comb table for a trusted public key (64/65 bytes); window defaults to WINDOW.
-    Raises ValueError if the key is not on the curve."""
-    # Window 1 is for a key used once: the "table" is the point alone and its columns
-    # are the scalar's bits, so the multiplication is plain double-and-add (256
-    # doublings, an addition per set bit) in a few hundred bytes.
-    n = len(pub)
-    if n == 65 and pub[0] == 4:
-        o = 1
-    elif n == 64:
-        o = 0
-    else:
-        raise ValueError("public key must be 64 bytes x||y or 65 bytes 04||x||y")
-    x = int.from_bytes(pub[o:o + 32], "big")
-    y = int.from_bytes(pub[o + 32:o + 64], "big")
-    if not (x < _P and y < _P and (y * y - (x * x - 3) * x - _B) % _P == 0):
-        raise ValueError("public key is not a point on P-256")
-    return Table(x, y, WINDOW if window is None else window)
-
-
 def _scalar(priv):
     if len(priv) != 32:
         raise ValueError("private key must be 32 bytes")
@@ -212,30 +192,10 @@ def _scalar(priv):
     return d
 
 
-def check_point(pub):
-    """True if pub (64 or 65 bytes) is a point on P-256."""
-    try:
-        table(pub, 1)
-        return True
-    except (ValueError, TypeError, IndexError):
-        return False
-
-
-def set_window(window):
-    """The comb window for the generator and for table() by default.  A board calls this
-    once at start, before the first sign or verify (see the heap figures at the top):
-    the generator's table is built here, while the heap still has room in one piece."""
-    global WINDOW, _gtab
-    if _gtab is None or _gtab.window != window:
-        _gtab = None  # the old table goes before the new one is built
-        _gtab = Table(_GX, _GY, window)  # ValueError for a window out of range
-    WINDOW = window
-
-
 def _gen():
-    global _gtab
+    # The generator's table; set_window builds it if a board has not yet.
     if _gtab is None:
-        _gtab = Table(_GX, _GY, WINDOW)
+        _make().set_window(WINDOW)
     return _gtab
 
 
@@ -289,7 +249,7 @@ def verify(key, msg, sig):
         if not (0 < r < _N and 0 < s < _N):
             return False
         if not isinstance(key, Table):
-            key = table(key, 1)
+            key = _make().table(key, 1)
         e = int.from_bytes(hashlib.sha256(msg).digest(), "big")
         w = _inv(s, _N)
         g = _gen()
@@ -303,20 +263,11 @@ def verify(key, msg, sig):
         return False
 
 
-def ecdh(priv, pub):
-    """Shared secret Z: the x coordinate (32 bytes) of priv * pub, where pub is a 64/65-byte
-    public key or a Table.  Raises ValueError for an invalid key."""
-    d = _scalar(priv)
-    if not isinstance(pub, Table):
-        pub = table(pub, 1)
-    return _affine(*_mul(((pub._cols(d), pub.pts),)))[0].to_bytes(32, "big")
-
-
 def _make():
     # p256make.py, for one call on a board (onecall; the host keeps it loaded).
     return onecall.load("p256make")
 
 
 def __getattr__(name):
-    # keypair, pubkey: in p256make.py
+    # table, check_point, set_window, ecdh, keypair, pubkey: in p256make.py
     return getattr(_make(), name)

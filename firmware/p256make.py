@@ -1,6 +1,6 @@
 # The P-256 code a board needs only now and then, loaded by p256 for one call and
-# dropped after it (see there): making key pairs (provisioning) and filling comb tables
-# of window 2 and more (the generator's at start, a trusted key's on its first use).
+# dropped after it (see there): comb tables (the generator's at start, a trusted key's
+# at provisioning) and checking keys, ECDH (once per ACB, cached), making key pairs.
 import os
 
 import p256
@@ -62,3 +62,60 @@ def keypair(rand=None):
         d = int.from_bytes(priv, "big")
         if 0 < d < p256._N:  # reject and draw again rather than bias by reducing mod n
             return bytes(priv), pubkey(priv)
+
+
+def table(pub, window=None):
+    """Comb table for a trusted public key (64/65 bytes); window defaults to WINDOW.
+    Raises ValueError if the key is not on the curve."""
+    # Window 1 is for a key used once: the "table" is the point alone and its columns
+    # are the scalar's bits, so the multiplication is plain double-and-add (256
+    # doublings, an addition per set bit) in a few hundred bytes.
+    n = len(pub)
+    if n == 65 and pub[0] == 4:
+        o = 1
+    elif n == 64:
+        o = 0
+    else:
+        raise ValueError("public key must be 64 bytes x||y or 65 bytes 04||x||y")
+    x = int.from_bytes(pub[o:o + 32], "big")
+    y = int.from_bytes(pub[o + 32:o + 64], "big")
+    p = p256._P
+    if not (x < p and y < p and (y * y - (x * x - 3) * x - p256._B) % p == 0):
+        raise ValueError("public key is not a point on P-256")
+    return _table(x, y, p256.WINDOW if window is None else window)
+
+
+def _table(x, y, window):
+    # The p256.Table of point (x, y), filled.
+    t = p256.Table(x, y, window)  # ValueError for a window out of range
+    if window > 1:
+        fill(t.pts, window, t.columns)
+    return t
+
+
+def check_point(pub):
+    """True if pub (64 or 65 bytes) is a point on P-256."""
+    try:
+        table(pub, 1)
+        return True
+    except (ValueError, TypeError, IndexError):
+        return False
+
+
+def set_window(window):
+    """The comb window for the generator and for table() by default.  A board calls this
+    once at start, before the first sign or verify (see the heap figures at the top):
+    the generator's table is built here, while the heap still has room in one piece."""
+    if p256._gtab is None or p256._gtab.window != window:
+        p256._gtab = None  # the old table goes before the new one is built
+        p256._gtab = _table(p256._GX, p256._GY, window)
+    p256.WINDOW = window
+
+
+def ecdh(priv, pub):
+    """Shared secret Z: the x coordinate (32 bytes) of priv * pub, where pub is a 64/65-byte
+    public key or a Table.  Raises ValueError for an invalid key."""
+    d = p256._scalar(priv)
+    if not isinstance(pub, p256.Table):
+        pub = table(pub, 1)
+    return p256._affine(*p256._mul(((pub._cols(d), pub.pts),)))[0].to_bytes(32, "big")

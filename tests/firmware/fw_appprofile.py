@@ -3,7 +3,7 @@
 # state stored before profiles, and which use cases the envelope lets through.
 import json
 
-import app
+import appboot
 import p256
 import store
 import usecases
@@ -12,7 +12,7 @@ from fwtest import tmpdir
 
 def meter_in(name, factory):
     root = tmpdir(name)
-    return app.Meter({"root": root, "name": "test"}, factory), root
+    return appboot.make_meter({"root": root, "name": "test"}, factory), root
 
 
 def anchors():
@@ -28,7 +28,7 @@ def diag(m, op, **req):
 
 def test_factory_profile_reported_and_stored():
     m, root = meter_in("fp", {"device": "esme", "profile": "smets2-pre"})
-    hello = m.ping()
+    hello = diag(m, "ping")
     assert hello["profile"] == "smets2-pre" and hello["settings"]["releases"] == []
     r = diag(m, "registers")
     assert r["ok"] and r["profile"] == "smets2-pre" and r["device"] == "esme"
@@ -38,7 +38,7 @@ def test_factory_profile_reported_and_stored():
     assert not m.supports(usecases.by_name("ECS07a"))
     assert m.supports(usecases.by_name("ECS07"))
     m2, _ = meter_in("fp2", {"device": "esme"})
-    assert m2.ping()["profile"] == "smets2" and m2.supports(usecases.by_name("ECS07a"))
+    assert diag(m2, "ping")["profile"] == "smets2" and m2.supports(usecases.by_name("ECS07a"))
 
 
 def test_provision_profile_and_settings():
@@ -87,7 +87,7 @@ def test_state_stored_before_profiles_gets_its_settings():
             del old["profile"]
         old["time1"] = 4242
         s.commit(old)
-        m2 = app.Meter({"root": root}, {"device": "gsme", "profile": "smets1-secure"})
+        m2 = appboot.make_meter({"root": root}, {"device": "gsme", "profile": "smets1-secure"})
         want = profile or "smets2"
         assert m2.st["profile"] == want and m2.st["time1"] == 4242
         assert m2.st["device"] == "esme"                    # the stored meter, not the factory

@@ -64,12 +64,12 @@ def test_cosem_datetime():
 
 
 def test_comb_window_fits_the_heap():
-    import app
-    assert app.comb_window(8, 2 * 1024 * 1024) == 8
-    assert app.comb_window(8, 64 * 1024) == 3
-    assert app.comb_window(8, 128 * 1024) == 4
-    assert app.comb_window(4, 2 * 1024 * 1024) == 4
-    assert app.comb_window(8, 1024) == 2
+    import appboot
+    assert appboot.comb_window(8, 2 * 1024 * 1024) == 8
+    assert appboot.comb_window(8, 64 * 1024) == 3
+    assert appboot.comb_window(8, 128 * 1024) == 4
+    assert appboot.comb_window(4, 2 * 1024 * 1024) == 4
+    assert appboot.comb_window(8, 1024) == 2
 
 
 def _state(anchors, keys):

@@ -67,10 +67,30 @@ class Meter:
 
     # -- diagnostics ----------------------------------------------------------------
     def diag(self, op, req):
-        """(reply, extra frames) for diagnostic op: appdiag.py, loaded for the call and
-        dropped after it, so a board serving Commands holds none of their code."""
+        """(reply, extra frames) for diagnostic op. The d_<op> functions are in
+        appdiag.py, provisioning in provision.py: loaded for the call and dropped
+        after it, so a board serving Commands holds none of their code. Each gets a
+        working copy, committed whole unless its reply says "_commit": False; a
+        ValueError, TypeError or KeyError changes nothing."""
         self.blink()
-        return onecall.load("appdiag").run(self, op, req)
+        if op != "ping" and not self.cfg.get("diagnostics", True):
+            return {"ok": False, "error": "diagnostics are switched off on this board"}, ()
+        fn = getattr(onecall.load("provision" if op == "provision" else "appdiag"),
+                     "d_" + op, None)
+        if fn is None:
+            return {"ok": False, "error": "unknown diagnostic: %s" % op}, ()
+        work = meter.copy(self.st)
+        try:
+            reply, extra = fn(self, work, req)
+        except (ValueError, TypeError, KeyError) as e:
+            return {"ok": False, "error": str(e) or repr(e)}, ()
+        fn = None  # the module's code goes before the caches below are made
+        if reply.pop("_commit", True):
+            self.commit(work)
+            # New anchors (provisioning) get their caches now, between frames.
+            self.sec.warm(work)
+        reply["ok"] = True
+        return reply, extra
 
 
 def boot():

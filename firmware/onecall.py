@@ -6,7 +6,7 @@ import gc
 import sys
 
 # Every module load() is asked for (tests/firmware/fw_onecall.py keeps this true).
-MODULES = ("appboot", "appdiag", "meterdiag", "meterset", "profiles", "storeload",
+MODULES = ("appboot", "appdiag", "provision", "meterdiag", "meterset", "profiles", "storeload",
            "p256make", "alerts", "errtext", "gsme", "gbz", "esme", "dlms")
 
 # Under CPython (the host runs p256 from here) modules stay loaded: it has the heap,

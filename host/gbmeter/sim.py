@@ -4,7 +4,14 @@ folder as the board's flash, deployed with mpremote like a real board.
 Two pty pairs: the unix port owns the slave of the first as its console; the slave
 of the second is the board's port that mpremote and gbmeter open. A bridge thread
 copies bytes between the two masters. This process keeps the port's slave open too,
-so tools can come and go without the bridge seeing a hang-up."""
+so tools can come and go without the bridge seeing a hang-up.
+
+Booting is a board's: the unix port starts with its REPL, mpremote copies the
+firmware in (`resume`: the unix port cannot soft-reset), and then the board is reset
+the way a power cycle resets it: the unix port starts again on the same console, on
+a fresh heap, runs main.py and after it the REPL (`-i`), as a board does. Running
+main.py from the REPL that mpremote used instead would start the firmware on a heap
+that REPL has already scattered blocks across, which a 64K heap cannot spare."""
 
 import os
 import pty
@@ -22,11 +29,6 @@ from gbmeter import deploy, paths
 from gbmeter.errors import UserError
 from gbmeter.link import Link, LinkError, T_RELEASE, encode
 
-
-# What the unix port runs to boot, as a board runs main.py at reset: first drop what
-# mpremote's copying left in the REPL's globals, which would split a small heap.
-BOOT = ("for _n in list(globals()):\n if _n[0] != '_': del globals()[_n]\n"
-        "import gc\ngc.collect()\nimport main")
 
 
 class VirtualBoard:
@@ -57,19 +59,16 @@ class VirtualBoard:
     # -- lifecycle ----------------------------------------------------------------
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
-        exe = paths.micropython()
+        self._exe = paths.micropython()
         m1, s1 = pty.openpty()
         tty.setraw(s1)  # no echo, no signals, no CR/LF mangling: bytes pass as they are
         m2, s2 = pty.openpty()
         tty.setraw(s2)
         self._m1, self._m2, self._s2 = m1, m2, s2
+        self._console = os.ttyname(s1)
         self.port = os.ttyname(s2)
-        argv = [exe]
-        if self.heap:
-            argv += ["-X", f"heapsize={self.heap}"]
         try:
-            self.proc = subprocess.Popen(argv, stdin=s1, stdout=s1, stderr=s1,
-                                         cwd=self.dir, start_new_session=True)
+            self._spawn(s1)
         finally:
             os.close(s1)
         self._bridge = threading.Thread(target=self._pump, daemon=True)
@@ -86,14 +85,37 @@ class VirtualBoard:
             raise
         return self
 
+    def _spawn(self, console, *args):
+        # The unix port on the console pty (a slave fd), in its own process group.
+        argv = [self._exe]
+        if self.heap:
+            argv += ["-X", f"heapsize={self.heap}"]
+        self.proc = subprocess.Popen(argv + list(args), stdin=console, stdout=console,
+                                     stderr=console, cwd=self.dir, start_new_session=True)
+
+    def _reset(self):
+        """Power-cycle the board: the unix port leaves its REPL and starts again on a
+        fresh heap, running main.py and then the REPL."""
+        # Held open meanwhile, so the console pty never hangs up under the bridge.
+        console = os.open(self._console, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(self._m1, b"\r\x03\x02\x04")  # leave raw mode, EOF on an empty line
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._spawn(console, "-i", "main.py")
+        finally:
+            os.close(console)
+
     def _deploy_and_boot(self):
         # Only a fresh board takes the factory settings: a reused folder keeps its own.
         factory = None if (self.dir / "device.json").exists() else self.factory
         with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
             files = deploy.stage(self.board, self.mpy, factory, work)
-            argv = deploy.mpremote_argv(self.port, files, self.mpy, resume=True,
-                                        then=["exec", "--no-follow", BOOT])
+            argv = deploy.mpremote_argv(self.port, files, self.mpy, resume=True)
             deploy.run_mpremote(argv, self.port, timeout=self.start_timeout * 4)
+        self._reset()
         deadline = time.monotonic() + self.start_timeout
         last = None
         while time.monotonic() < deadline:

@@ -1,0 +1,64 @@
+# The provision diagnostic: identity, device profile, trust anchors and the meter's own
+# key pairs. The heaviest diagnostic (two key pairs made, every anchor's keys
+# checked, the profile table read), so it is a module of its own: app.Meter.diag loads
+# it for the call with none of the other diagnostics' code beside it.
+# Same shape as appdiag.py's d_* functions.
+import gc
+
+import meter
+import onecall
+import p256
+
+
+def _anchors(req):
+    anchors = {}
+    for who, a in req["anchors"].items():
+        who = who.lower()
+        if len(bytes.fromhex(who)) != 8 or a["role"] not in (2, 3, 4):
+            raise ValueError("anchor %s: bad system title or role" % who)
+        for k in ("ds", "ka"):
+            if k in a and not p256.check_point(bytes.fromhex(a[k])):
+                raise ValueError("anchor %s: %s key is not a P-256 point" % (who, k))
+        anchors[who] = {k: a[k] for k in ("role", "ds", "ka") if k in a}
+    return anchors
+
+
+def d_provision(m, work, req):
+    """Identity, device profile, trust anchors and (by default, new) key pairs. The key
+    pairs are made here on the meter, so the private keys never leave it. The profile
+    is the one asked for, else the meter's own; `settings` overrides its settings
+    (a new profile starts from that profile's)."""
+    # The Supplier's comb table and the ECDH cache go first: they are rebuilt for the
+    # new anchors anyway, and this is the heaviest diagnostic.
+    m.sec.forget()
+    device = req.get("device", work["device"])
+    mid = req.get("id", work["id"])
+    profile = req.get("profile", work["profile"])
+    overrides = req.get("settings")
+    profiles = onecall.load("profiles")
+    if overrides is None and profile == work["profile"]:
+        # keep what an earlier provisioning overrode
+        base = profiles.settings(profile)
+        cur = work["settings"]
+        overrides = {k: cur[k] for k in cur if k != "releases" and cur[k] != base.get(k)}
+    settings = profiles.settings(profile, overrides)   # checks profile and settings
+    profiles = None  # the module's last reference: its code is free for the key pairs
+    anchors = _anchors(req)
+    if device != work["device"] or mid != work["id"]:
+        # A different meter: start from factory state, but never lower a counter.
+        fresh = meter.new_state(device, mid, profile, overrides)  # checks device and id
+        fresh["counters"] = work["counters"]
+        fresh["alert_ctr"] = work["alert_ctr"]
+        work.clear()
+        work.update(fresh)
+    work["profile"] = profile
+    work["settings"] = settings
+    work["anchors"] = anchors
+    if req.get("new_keys", True) or "keys" not in work:
+        gc.collect()  # key generation needs the room the checks above used
+        ds, ds_pub = p256.keypair()
+        ka, ka_pub = p256.keypair()
+        work["keys"] = {"ds": ds.hex(), "ka": ka.hex()}
+        work["pub"] = {"ds": ds_pub.hex(), "ka": ka_pub.hex()}
+    return {"id": work["id"], "device": work["device"], "profile": profile,
+            "settings": settings, "ds": work["pub"]["ds"], "ka": work["pub"]["ka"]}, ()

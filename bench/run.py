@@ -87,7 +87,7 @@ def _board_handles_commands(heap, work, s):
 
 
 def smallest_heap():
-    """Binary search (4 KiB steps) for the smallest unix-port heap that serves
+    """Binary search (1 KiB steps) for the smallest unix-port heap that serves
     Commands; the heap a Command needs is that less what the meter holds at rest."""
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -98,8 +98,8 @@ def smallest_heap():
         rest = _board_handles_commands(hi * 1024, work, s)
         if rest is None:
             return {}
-        while hi - lo > 4:
-            mid = (lo + hi) // 2 // 4 * 4
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
             r = _board_handles_commands(mid * 1024, work, s)
             if r is None:
                 lo = mid

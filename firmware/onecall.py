@@ -32,7 +32,7 @@ def load(name, also=()):
 
 
 def intern(names=MODULES):
-    """Load each module once, at boot, and drop it: its names are interned now.
+    """Load each module at boot and drop it again: its names are interned now.
     MicroPython never frees an interned name, and the names a module brings the first
     time it loads go into new blocks that stay for good (a new pool of them doubles
     in size, 3.5K at the firmware's count). Made at boot they lie at the bottom of

@@ -104,7 +104,7 @@ def check_point(pub):
 
 def set_window(window):
     """The comb window for the generator and for table() by default.  A board calls this
-    once at start, before the first sign or verify (see the heap figures at the top):
+    once at start, before the first sign or verify (heap figures: top of p256.py):
     the generator's table is built here, while the heap still has room in one piece."""
     if p256._gtab is None or p256._gtab.window != window:
         p256._gtab = None  # the old table goes before the new one is built

@@ -12,16 +12,13 @@ from pathlib import Path
 
 GBMETER = str(Path(sys.executable).parent / "gbmeter")
 
-SMALL_HEAP = os.environ.get("GBMETER_SMALL_HEAP", "68K")
+SMALL_HEAP = os.environ.get("GBMETER_SMALL_HEAP", "64K")
 
 VARIANTS = {
     "py": [],
     "mpy": ["--mpy"],
-    # Small boards run compiled modules in a small heap. The goal is 64K, as on the
-    # smallest boards, although the 64-bit unix port doubles every pointer: the suite
-    # passes there in most runs, but about one run in four has one Command run out
-    # of memory (an ESME Manage Debt right after a refused Command), so the default
-    # is 68K until that is found. GBMETER_SMALL_HEAP=64K runs the goal.
+    # Small boards run compiled modules in a small heap: 64K, as on the smallest
+    # boards, although the 64-bit unix port doubles every pointer.
     "smallheap": ["--mpy", "--heap", SMALL_HEAP],
 }
 

@@ -93,3 +93,19 @@ def test_state_stored_before_profiles_gets_its_settings():
         assert m2.st["device"] == "esme"                    # the stored meter, not the factory
         assert m2.st["settings"]["releases"] == ([] if profile else ["SECMP0002"])
         assert store.Store(root).load()["settings"] == m2.st["settings"]
+
+
+def test_provisioning_remakes_the_security_caches():
+    m, _ = meter_in("warm", {"device": "gsme"})
+    assert m.sec.tables == {}                       # factory-fresh: nothing to warm
+    a = anchors()
+    assert diag(m, "provision", anchors=a)["ok"]
+    sup = list(a)[0]
+    first = m.sec.tables[sup]
+    assert first.pub() == bytes.fromhex(a[sup]["ds"])
+    b = anchors()
+    assert diag(m, "provision", anchors=b, new_keys=False)["ok"]
+    assert m.sec.tables[sup] is not first           # the new key's table
+    assert m.sec.tables[sup].pub() == bytes.fromhex(b[sup]["ds"])
+    m2 = appboot.make_meter(m.cfg, {})              # a restart warms from the store
+    assert m2.sec.tables[sup].pub() == bytes.fromhex(b[sup]["ds"])

@@ -1,6 +1,7 @@
-# The meter application: board settings, the meter state and its store, the status
-# LED, and what each frame does. GBCS Commands are the only remote way to change the
-# meter; diagnostics are the local port's test facility (off where a board says so).
+# The meter application: the meter state and its store, the security caches, the
+# status LED, and what each frame does (appboot.py reads the board's settings and
+# makes it at boot). GBCS Commands are the only remote way to change the meter;
+# diagnostics are the local port's test facility (off where a board says so).
 import envelope
 import link
 import meter
@@ -11,7 +12,8 @@ from envelope import Reject
 
 class Meter:
     """The meter a board serves: its state, the store that keeps it and the RAM-only
-    security caches. appboot.py makes it at boot; appdiag.py runs its diagnostics."""
+    security caches. appboot.py makes it at boot; appdiag.py and provision.py hold
+    its diagnostics."""
 
     def __init__(self, cfg, store, st, led=None):
         self.cfg = cfg

@@ -127,14 +127,17 @@ class Security:
         self.z = {}
 
     def warm(self, st):
-        """Make what the caches lack for the anchors in st: the ECDH secret with the
-        ACB and a comb table for each anchor whose role may originate a use case of
-        this device. check() makes anything still missing itself."""
+        """Make what the caches lack for the anchors in st: the ECDH secrets with the
+        ACB (the MAC on Commands) and with the Supplier (the MAC on non-critical
+        Alerts), and a comb table for each anchor whose role may originate a use case
+        of this device. check() and alerts.py make anything still missing
+        themselves."""
         if "keys" not in st:
             return
-        acb = _lowest(st, usecases.ACB)
-        if acb is not None:
-            self._z(st, acb)
+        for role in (usecases.ACB, usecases.SUPPLIER):
+            who = _lowest(st, role)
+            if who is not None and "ka" in st["anchors"][who]:
+                self._z(st, who)
         roles = ()
         for row in usecases.USE_CASES:
             if row[2] == st["device"]:

@@ -117,23 +117,26 @@ def test_check_order_and_alerts():
 
 
 def test_warm_makes_the_caches_a_command_uses():
-    # warm() makes, between frames, the ECDH secret with the ACB and a comb table for
-    # each anchor whose role may originate this device's use cases (Suppliers), so a
-    # Command makes nothing that would stay in the heap after it.
+    # warm() makes, between frames, the ECDH secrets with the ACB and the Supplier and
+    # a comb table for each anchor whose role may originate this device's use cases
+    # (Suppliers), so a Command or an Alert makes nothing that would stay in the heap.
     sup_ds, sup_ds_pub = p256.keypair()
+    sup_ka, sup_ka_pub = p256.keypair()
     _, no_ds_pub = p256.keypair()
     acb_ka, acb_ka_pub = p256.keypair()
     m_ds, _ = p256.keypair()
     m_ka, m_ka_pub = p256.keypair()
     acb, no = "90b3d51f30000002", "90b3d51f30030000"
-    st = _state({SUP.hex(): {"role": 2, "ds": sup_ds_pub.hex()},
+    st = _state({SUP.hex(): {"role": 2, "ds": sup_ds_pub.hex(), "ka": sup_ka_pub.hex()},
                  no: {"role": 3, "ds": no_ds_pub.hex()},
                  acb: {"role": 4, "ka": acb_ka_pub.hex()}},
                 {"ds": m_ds.hex(), "ka": m_ka.hex()})
     sec = envelope.Security()
     sec.warm(st)
     assert list(sec.tables) == [SUP.hex()]      # no Network Operator use case here
-    assert list(sec.z) == [acb] and sec.z[acb] == p256.ecdh(acb_ka, m_ka_pub)
+    assert sorted(sec.z) == sorted([acb, SUP.hex()])
+    assert sec.z[acb] == p256.ecdh(acb_ka, m_ka_pub)
+    assert sec.z[SUP.hex()] == p256.ecdh(sup_ka, m_ka_pub)
     table, z = sec.tables[SUP.hex()], sec.z[acb]
     apdu = envelope.build_apdu(1, 5, SUP, ME, 0x0F01, b"\x01\x09\x00", sup_ds)
     row, who, _, _ = sec.check(st, gbcsmac.wrap(z, apdu), lambda row: True)

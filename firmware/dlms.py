@@ -36,7 +36,8 @@ _UNSIGNED = const(0x11)
 LONG_UNSIGNED = const(0x12)
 _ENUM = const(0x16)
 
-# What is wrong with malformed content: texts in errtext.DLMS, loaded only to raise.
+# What is wrong with malformed content: texts in errtext.DLMS, loaded only to raise
+# (meter.bad).
 _E_LENGTH_TRUNCATED = const(0)
 _E_LENGTH_ENCODING = const(1)
 _E_DATA_TRUNCATED = const(2)
@@ -55,10 +56,6 @@ _E_CHARGE_SHAPE = const(14)
 _E_CHARGE_LENGTH = const(15)
 
 
-def _bad(why, *args):
-    return meter.bad("DLMS", why, *args)
-
-
 # fixed-size tags: tag -> struct format of the value
 _FIXED = {_BOOLEAN: ">B", DOUBLE_LONG: ">i", DOUBLE_LONG_UNSIGNED: ">I", INTEGER: ">b",
           _LONG: ">h", _UNSIGNED: ">B", LONG_UNSIGNED: ">H", _ENUM: ">B"}
@@ -73,7 +70,7 @@ OTHER_REASON = const(0xFA)
 def _length(b, pos, end):
     # A-XDR / DER-style length: < 0x80 one byte, 0x81 nn, 0x82 nn nn.
     if pos >= end:
-        raise _bad(_E_LENGTH_TRUNCATED)
+        raise meter.bad("DLMS", _E_LENGTH_TRUNCATED)
     v = b[pos]
     if v < 0x80:
         return v, pos + 1
@@ -81,13 +78,13 @@ def _length(b, pos, end):
         return b[pos + 1], pos + 2
     if v == 0x82 and pos + 3 <= end:
         return (b[pos + 1] << 8) | b[pos + 2], pos + 3
-    raise _bad(_E_LENGTH_ENCODING)
+    raise meter.bad("DLMS", _E_LENGTH_ENCODING)
 
 
 def skip(b, pos, end, depth=0):
     """End offset of the A-XDR element at b[pos]; FormatError if it does not fit."""
     if pos >= end:
-        raise _bad(_E_DATA_TRUNCATED)
+        raise meter.bad("DLMS", _E_DATA_TRUNCATED)
     tag = b[pos]
     pos += 1
     if tag == _NULL:
@@ -95,7 +92,7 @@ def skip(b, pos, end, depth=0):
     if tag == _ARRAY or tag == _STRUCTURE:
         count, pos = _length(b, pos, end)
         if depth >= _MAX_DEPTH or count > end - pos:
-            raise _bad(_E_DEPTH)
+            raise meter.bad("DLMS", _E_DEPTH)
         for _ in range(count):
             pos = skip(b, pos, end, depth + 1)
         return pos
@@ -104,10 +101,10 @@ def skip(b, pos, end, depth=0):
     else:
         fmt = _FIXED.get(tag)
         if fmt is None:
-            raise _bad(_E_TAG, tag)
+            raise meter.bad("DLMS", _E_TAG, tag)
         ln = struct.calcsize(fmt)
     if pos + ln > end:
-        raise _bad(_E_DATA_TRUNCATED)
+        raise meter.bad("DLMS", _E_DATA_TRUNCATED)
     return pos + ln
 
 
@@ -118,39 +115,39 @@ def request(content):
     b = memoryview(content)
     n = len(b)
     if n < 7 or b[0] != _ACCESS_REQUEST:
-        raise _bad(_E_NOT_REQUEST)
+        raise meter.bad("DLMS", _E_NOT_REQUEST)
     if b[5] != _NULL:
-        raise _bad(_E_DATE_TIME)
+        raise meter.bad("DLMS", _E_DATE_TIME)
     count, pos = _length(b, 6, n)
     if not 0 < count <= _MAX_SPECS:
-        raise _bad(_E_COUNT, count)
+        raise meter.bad("DLMS", _E_COUNT, count)
     specs = []
     for i in range(count):
         if pos + 10 > n:
-            raise _bad(_E_SPEC_TRUNCATED, i + 1)
+            raise meter.bad("DLMS", _E_SPEC_TRUNCATED, i + 1)
         kind = b[pos]
         if kind < _GET or kind > ACTION:
-            raise _bad(_E_KIND, i + 1, kind)
+            raise meter.bad("DLMS", _E_KIND, i + 1, kind)
         specs.append((kind, struct.unpack_from(">H", b, pos + 1)[0], b[pos + 3:pos + 9],
                       b[pos + 9]))
         pos += 10
     ndata, pos = _length(b, pos, n)
     if ndata != count:
-        raise _bad(_E_DATA_COUNT, ndata, count)
+        raise meter.bad("DLMS", _E_DATA_COUNT, ndata, count)
     data = []
     for _ in range(count):
         end = skip(b, pos, n)
         data.append(b[pos:end])
         pos = end
     if pos != n:
-        raise _bad(_E_TRAILING, n - pos)
+        raise meter.bad("DLMS", _E_TRAILING, n - pos)
     return b[1:5], specs, data
 
 
 def value(v, tag):
     """The number in a one-element memoryview v, which must carry this fixed tag."""
     if v[0] != tag:
-        raise _bad(_E_EXPECTED, tag, v[0])
+        raise meter.bad("DLMS", _E_EXPECTED, tag, v[0])
     return struct.unpack_from(_FIXED[tag], v, 1)[0]
 
 
@@ -175,11 +172,11 @@ def unit_charge(v):
     while i < len(shape):
         tag = shape[i]
         if v[pos] != tag:
-            raise _bad(_E_CHARGE_TAG, tag, v[pos])
+            raise meter.bad("DLMS", _E_CHARGE_TAG, tag, v[pos])
         if tag == _STRUCTURE or tag == _ARRAY:
             i += 1
             if v[pos + 1] != shape[i]:
-                raise _bad(_E_CHARGE_SHAPE)
+                raise meter.bad("DLMS", _E_CHARGE_SHAPE)
             pos += 2
         elif tag == _OCTET_STRING:
             ln, pos = _length(v, pos + 1, len(v))
@@ -190,7 +187,7 @@ def unit_charge(v):
             pos += 1 + struct.calcsize(fmt)
         i += 1
     if pos != len(v):
-        raise _bad(_E_CHARGE_LENGTH)
+        raise meter.bad("DLMS", _E_CHARGE_LENGTH)
     return got[0], got[1], got[4]
 
 

@@ -35,7 +35,8 @@ NOT_EXECUTED_CMD = const(0xFF)  # answered command id of components not executed
 _MAX_COLL_MINUTES = const(1439)
 _MAX_PERCENT = const(10000)     # 100.00 %
 
-# What is wrong with malformed content: texts in errtext.GBZ, loaded only to raise.
+# What is wrong with malformed content: texts in errtext.GBZ, loaded only to raise
+# (meter.bad).
 _E_NOT_GBZ = const(0)
 _E_COUNT = const(1)
 _E_TRUNCATED = const(2)
@@ -52,38 +53,34 @@ _E_EC_LENGTH = const(12)
 _E_EC_DEVICE = const(13)
 
 
-def _bad(why, *args):
-    return meter.bad("GBZ", why, *args)
-
-
 def components(content):
     """Split GBZ content into a list of (control, cluster, seq, command, payload),
     payload a memoryview of the ZCL payload."""
     b = memoryview(content)
     n = len(b)
     if n < 3 or b[0] != _PROFILE_HI or b[1] != _PROFILE_LO:
-        raise _bad(_E_NOT_GBZ)
+        raise meter.bad("GBZ", _E_NOT_GBZ)
     count = b[2]
     if not 0 < count <= _MAX_COMPONENTS:
-        raise _bad(_E_COUNT, count)
+        raise meter.bad("GBZ", _E_COUNT, count)
     out = []
     pos = 3
     for i in range(count):
         if pos + 5 > n:
-            raise _bad(_E_TRUNCATED, i + 1)
+            raise meter.bad("GBZ", _E_TRUNCATED, i + 1)
         ctrl, cluster, length = struct.unpack_from(">BHH", b, pos)
         if ctrl != (_CTRL_LAST if i == count - 1 else 0):
-            raise _bad(_E_CONTROL, i + 1, ctrl)
+            raise meter.bad("GBZ", _E_CONTROL, i + 1, ctrl)
         pos += 5
         end = pos + length
         if length < 3 or end > n:
-            raise _bad(_E_LENGTH, i + 1, length)
+            raise meter.bad("GBZ", _E_LENGTH, i + 1, length)
         if b[pos] != _FC_COMMAND:
-            raise _bad(_E_FRAME_CONTROL, i + 1, b[pos])
+            raise meter.bad("GBZ", _E_FRAME_CONTROL, i + 1, b[pos])
         out.append((ctrl, cluster, b[pos + 1], b[pos + 2], b[pos + 3:end]))
         pos = end
     if pos != n:
-        raise _bad(_E_TRAILING, n - pos)
+        raise meter.bad("GBZ", _E_TRAILING, n - pos)
     return out
 
 
@@ -92,16 +89,16 @@ def change_debt(p):
     amount type, start time, collection time, frequency, recovery amount,
     percentage)."""
     if len(p) < 5:
-        raise _bad(_E_DEBT_TRUNCATED)
+        raise meter.bad("GBZ", _E_DEBT_TRUNCATED)
     label = p[4]
     if len(p) != 5 + label + 19:
-        raise _bad(_E_DEBT_LABEL)
+        raise meter.bad("GBZ", _E_DEBT_LABEL)
     issuer = struct.unpack_from("<I", p, 0)[0]
     amount, method, atype, start, coll, freq, rec, pct = \
         struct.unpack_from("<iBBIHBiH", p, 5 + label)
     if method > 1 or atype > 5 or freq > 1 or coll > _MAX_COLL_MINUTES \
             or rec < 0 or pct > _MAX_PERCENT:
-        raise _bad(_E_DEBT_RANGE)
+        raise meter.bad("GBZ", _E_DEBT_RANGE)
     return issuer, amount, method, atype, start, coll, freq, rec, pct
 
 
@@ -109,10 +106,10 @@ def credit_adjustment(p):
     """Prepayment Credit Adjustment payload -> (issuer event id, start time, type
     (0 incremental, 1 absolute), value)."""
     if len(p) != 13:
-        raise _bad(_E_ADJUST_LENGTH, len(p))
+        raise meter.bad("GBZ", _E_ADJUST_LENGTH, len(p))
     v = struct.unpack_from("<IIBi", p, 0)
     if v[2] > 1:
-        raise _bad(_E_ADJUST_TYPE, v[2])
+        raise meter.bad("GBZ", _E_ADJUST_TYPE, v[2])
     return v
 
 
@@ -120,10 +117,10 @@ def select_emergency_credit(p):
     """Select Available Emergency Credit payload -> (command issue time,
     originating device (0 ESI, 1 meter, 2 IHD))."""
     if len(p) != 5:
-        raise _bad(_E_EC_LENGTH, len(p))
+        raise meter.bad("GBZ", _E_EC_LENGTH, len(p))
     v = struct.unpack_from("<IB", p, 0)
     if v[1] > 2:
-        raise _bad(_E_EC_DEVICE, v[1])
+        raise meter.bad("GBZ", _E_EC_DEVICE, v[1])
     return v
 
 

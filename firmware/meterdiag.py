@@ -1,6 +1,6 @@
-# The meter outside GBCS: its factory state and what the local port's diagnostics do
-# to it over time (clock, top-ups), and the register read-out; test preconditions and injected faults are in
-# meterset.py, so setting a field does not load this code.
+# The meter outside GBCS: its factory state, what the local port's diagnostics do to
+# it over time (clock, top-ups) and the register read-out; test preconditions and
+# injected faults are in meterset.py, so setting a field does not load this code.
 # The state and the rules are described in meter.py. None of this runs for a GBCS
 # Command, so it is kept out of meter's code: meter loads this module when one of
 # these names is asked for and drops it again, and a board running Commands holds

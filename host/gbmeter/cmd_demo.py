@@ -4,7 +4,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gbmeter import keys, paths, profiles
+from gbmeter import codec, keys, profiles
+from gbmeter.duis import DEFAULT_INVENTORY, REGISTERS, RESET_DEBT_REGISTER
 from gbmeter.cmd_provision import provision
 from gbmeter.debtverbs import reset_register, update_debt
 from gbmeter.errors import UserError
@@ -12,8 +13,8 @@ from gbmeter.link import Link
 from gbmeter.session import Session
 from gbmeter.sim import VirtualBoard
 
-METERS = (("gsme", "00db1234567890a1"), ("esme", "00db1234567890a0"))
-REGISTERS = ("time1", "time2", "payment")
+# the NOTES.md test meters, gas first
+METERS = sorted(((d, m) for m, d in DEFAULT_INVENTORY.items()), reverse=True)
 
 
 # Update Debt amounts (0.00001 GBP): the RTDS values with fractions of a penny added,
@@ -51,7 +52,7 @@ def run(args):
     dcc_dir = work / "dcc"
     failed = 0
     table = []
-    uc = paths.firmware_table("usecases")
+    uc = codec.load_usecases()
 
     def step(what, result, want_alert=None):
         # a step succeeds with a verified Response, or with the alert it should raise
@@ -92,8 +93,11 @@ def run(args):
                     AMOUNTS["payment"], 100, *rec, dcc_dir))
                 before = link.diag("registers")
                 for reg in REGISTERS:
-                    failed += before[reg] != held(settings, AMOUNTS[reg])
-                reset = uc.by_name("GCS04a" if device == "gsme" else "ECS07a")
+                    if before[reg] != held(settings, AMOUNTS[reg]):
+                        print(f"  Update Debt {reg}: FAILED: the meter holds {before[reg]}, "
+                              f"expected {held(settings, AMOUNTS[reg])}")
+                        failed += 1
+                reset = uc.by_name(RESET_DEBT_REGISTER["use_cases"][device])
                 knows = profiles.knows(settings, reset)
                 for reg in REGISTERS:
                     if knows:

@@ -58,9 +58,8 @@ def stage(board, mpy=False, factory=None, workdir=None):
 
 def _cleanup_code(mpy):
     # Remove modules of the other format so a stale .py never shadows a new .mpy.
-    # The file names are put together on the board: the REPL's compiler interns
-    # every short string literal for good, and this runs just before the firmware
-    # boots in the same heap.
+    # The module names go over as one string, split on the board: one literal for the
+    # REPL to compile, however many modules there are.
     stale = ".py" if mpy else ".mpy"
     stems = " ".join(p.stem for p in firmware_files() if p.name != BOOT)
     return ("import os\nfor n in %r.split():\n try:\n  os.remove(n+%r)\n"

@@ -141,10 +141,7 @@ class Session:
             raise UserError(f"not a GBCS COMMAND: {e}") from None
         apdu = msg.get("apdu", msg)
         if not force:
-            from gbmeter import profiles
-            row = codec.load_usecases().find(codec.parse_apdu(apdu)["message_code"])
-            if row is not None:
-                profiles.check_known(link.ping(), row)
+            refuse_unknown(link, apdu)
         frames = link.gbcs(command)
         return check_answer(self, apdu, frames)
 
@@ -243,6 +240,15 @@ def describe(result):
     return head + "FAILED: " + result.get("reason", "unknown")
 
 
+def refuse_unknown(link, apdu):
+    """Refuse (UserError, exit 4) a General-Signing APDU whose use case the profile of
+    the meter on `link` does not know (profiles.check_known); nothing is sent."""
+    from gbmeter import profiles
+    row = codec.load_usecases().find(codec.parse_apdu(apdu)["message_code"])
+    if row is not None:
+        profiles.check_known(link.ping(), row)
+
+
 def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     """The whole DCC chain for one Service Request, as `gbmeter sr --port` runs it:
     the Supplier signs the PRECOMMAND, Parse and Correlate checks it against the
@@ -250,12 +256,10 @@ def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     never sent), the ACB wraps it for the meter, and the Response is verified.
     A use case the meter's profile does not know is refused before the DCC sees it,
     unless forced. Returns the `send --json` result with `correlation` and `dcc` added."""
-    from gbmeter import dcc, profiles  # the DCC side is only needed here
+    from gbmeter import dcc  # the DCC side is only needed here
     signed = session.sign(precommand)
     if not force:
-        row = codec.load_usecases().find(codec.parse_apdu(signed)["message_code"])
-        if row is not None:
-            profiles.check_known(link.ping(), row)
+        refuse_unknown(link, signed)
     corr = dcc.correlate(request, signed, session.keys)
     if not corr.correlates:
         raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "

@@ -21,6 +21,16 @@ def _slots(d):
     return [d + "/" + s for s in store.SLOTS]
 
 
+def _two_states(name):
+    # A store in a fresh folder holding states 1 (slot a) and 2 (slot b): the next
+    # commit goes to slot a. Returns (folder, store, slot a path, slot b path).
+    d = tmpdir(name)
+    s = store.Store(d)
+    s.commit(_state(1))
+    s.commit(_state(2))
+    return (d, s) + tuple(_slots(d))
+
+
 def _read(path):
     with open(path, "rb") as f:
         return f.read()
@@ -60,11 +70,7 @@ def test_commit_without_load_continues_the_sequence():
 
 
 def test_torn_write_at_every_length_loads_the_old_state():
-    d = tmpdir("store_torn")
-    s = store.Store(d)
-    s.commit(_state(1))
-    s.commit(_state(2))          # slot a: 1, slot b: 2; the next commit goes to a
-    a, b = _slots(d)
+    d, s, a, b = _two_states("store_torn")   # slot a: 1, slot b: 2
     old_a = _read(a)
     s.commit(_state(3))
     full = _read(a)
@@ -82,11 +88,7 @@ def test_commit_cut_before_its_header_is_final_loads_the_old_state():
     # commit writes the payload behind a header of length 0 and fixes the header
     # last: a cut in between leaves a whole payload that must still not count
     import json
-    d = tmpdir("store_midway")
-    s = store.Store(d)
-    s.commit(_state(1))
-    s.commit(_state(2))
-    a, b = _slots(d)
+    d, s, a, b = _two_states("store_midway")   # slot a: 1, slot b: 2
     payload = json.dumps(_state(3)).encode()
     head = bytearray(store.HEADER_SIZE)
     struct.pack_into("<4sIII", head, 0, store.MAGIC, 3, 0, 0)
@@ -100,11 +102,7 @@ def test_commit_cut_before_its_header_is_final_loads_the_old_state():
 
 
 def test_corruption_is_detected():
-    d = tmpdir("store_crc")
-    s = store.Store(d)
-    s.commit(_state(1))
-    s.commit(_state(2))
-    a, b = _slots(d)
+    d, s, a, b = _two_states("store_crc")   # slot a: 1, slot b: 2
     good = _read(b)
     for i in range(len(good)):
         c = bytearray(good)
@@ -126,11 +124,7 @@ def test_corruption_is_detected():
 
 
 def test_store_recovers_after_a_torn_newest_slot():
-    d = tmpdir("store_recover")
-    s = store.Store(d)
-    s.commit(_state(1))
-    s.commit(_state(2))
-    a, b = _slots(d)
+    d, s, a, b = _two_states("store_recover")   # slot a: 1, slot b: 2
     _write(b, _read(b)[:20])      # slot b (newest) torn by something outside the store
     s = store.Store(d)
     assert s.load() == _state(1)

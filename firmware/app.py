@@ -7,6 +7,7 @@ import link
 import meter
 import onecall
 import service
+import usecases
 from envelope import Reject
 
 
@@ -33,9 +34,8 @@ class Meter:
         self.st = work
 
     def supports(self, row):
-        # The use case's release (usecases.py `since`) must be one its profile knows:
-        # a meter from before SECMP0002 does not know the reset use cases.
-        return row[5] is None or row[5] in self.st["settings"]["releases"]
+        # A meter from before SECMP0002 does not know the reset use cases.
+        return usecases.known(row, self.st["settings"]["releases"])
 
     # -- GBCS ---------------------------------------------------------------------
     def gbcs(self, data):
@@ -85,13 +85,16 @@ class Meter:
         try:
             reply, extra = fn(self, work, req)
         except (ValueError, TypeError, KeyError) as e:
-            return {"ok": False, "error": str(e) or repr(e)}, ()
-        fn = None  # the module's code goes before the caches below are made
-        if reply.pop("_commit", True):
-            self.commit(work)
-            # New anchors (provisioning) get their caches now, between frames.
-            self.sec.warm(work)
-        reply["ok"] = True
+            reply, extra = {"ok": False, "error": str(e) or repr(e)}, ()
+        else:
+            if reply.pop("_commit", True):
+                self.commit(work)
+            reply["ok"] = True
+        finally:
+            fn = None  # the module's code goes before the caches below are made
+        # New anchors (provisioning) get their caches now, between frames; after a
+        # refused provisioning, the anchors the meter kept get theirs back.
+        self.sec.warm(self.st)
         return reply, extra
 
 

@@ -48,15 +48,21 @@ def led(pin):
 
 def make_meter(cfg, factory):
     """The app.Meter of this board: its stored state, else a factory-fresh one of
-    the device and profile factory (device.json) gives, committed at once."""
+    the device and profile factory (device.json) gives, committed at once. A bad
+    device.json is a ValueError that names it, and nothing is stored."""
     gc.collect()
     p256.set_window(comb_window(cfg.get("ec_window", 4), gc.mem_free() + gc.mem_alloc()))
     keep = store.Store(cfg.get("root", "."))
     st = keep.load()
     if st is None:
         device = factory.get("device", "gsme")
-        st = meter.new_state(device, factory.get("id") or DEFAULT_ID[device],
-                             factory.get("profile", "smets2"), factory.get("settings"))
+        if device not in DEFAULT_ID:
+            raise ValueError("device.json: device must be esme or gsme, not %r" % device)
+        try:
+            st = meter.new_state(device, factory.get("id") or DEFAULT_ID[device],
+                                 factory.get("profile", "smets2"), factory.get("settings"))
+        except ValueError as e:
+            raise ValueError("device.json: %s" % e)
         keep.commit(st)
     elif "settings" not in st:
         # Stored before profiles had settings: its profile's.

@@ -10,6 +10,7 @@
 import struct
 from micropython import const
 
+import gbcsmac
 import meter
 from meter import FormatError
 
@@ -68,17 +69,14 @@ OTHER_REASON = const(0xFA)
 
 
 def _length(b, pos, end):
-    # A-XDR / DER-style length: < 0x80 one byte, 0x81 nn, 0x82 nn nn.
+    # A-XDR / DER-style length (gbcsmac's reader). No byte left is "truncated"; a
+    # first byte 80 or 83..FF, or 81 / 82 cut short, is "bad length encoding".
     if pos >= end:
         raise meter.bad("DLMS", _E_LENGTH_TRUNCATED)
-    v = b[pos]
-    if v < 0x80:
-        return v, pos + 1
-    if v == 0x81 and pos + 2 <= end:
-        return b[pos + 1], pos + 2
-    if v == 0x82 and pos + 3 <= end:
-        return (b[pos + 1] << 8) | b[pos + 2], pos + 3
-    raise meter.bad("DLMS", _E_LENGTH_ENCODING)
+    try:
+        return gbcsmac.der_len_at(b, pos, end)
+    except ValueError:
+        raise meter.bad("DLMS", _E_LENGTH_ENCODING)
 
 
 def skip(b, pos, end, depth=0):

@@ -19,9 +19,10 @@
 #   anchors  {system title hex: {"role": 2|3|4, "ds": public hex, "ka": public hex}}
 # Derived values are cached in RAM only: the ECDH secret per party and a comb table
 # for each trusted signing key (p256.table). They are made between frames (warm, at
-# boot and after provisioning), never in a Command: what is made then is kept, and
-# made in the middle of the heap a Command's handler was using it would split the
-# heap for good.
+# boot and after provisioning), not in a Command: what is made then is kept, and made
+# in the middle of the heap a Command's handler was using it would split the heap for
+# good. When warm has not run, check() (and alerts.py) makes a missing one itself,
+# as the fallback.
 import gc
 import struct
 
@@ -80,19 +81,7 @@ def parse_apdu(mv):
     if o + 3 > n or mv[o] != 2:
         raise ValueError
     code = (mv[o + 1] << 8) | mv[o + 2]
-    # the content length, DER style: < 80, 81 nn or 82 nn nn
-    o += 3
-    if o >= n:
-        raise ValueError
-    b = mv[o]
-    if b < 0x80:
-        end, c0 = b, o + 1
-    elif b == 0x81 and o + 1 < n:
-        end, c0 = mv[o + 1], o + 2
-    elif b == 0x82 and o + 2 < n:
-        end, c0 = (mv[o + 1] << 8) | mv[o + 2], o + 3
-    else:
-        raise ValueError
+    end, c0 = gbcsmac.der_len_at(mv, o + 3, n)
     end += c0
     if end >= n:
         raise ValueError
@@ -231,8 +220,3 @@ def _alerts():
     # Only a refused Command or a diagnostic that raises alerts needs alerts.py: it is
     # loaded for the call and dropped after it.
     return onecall.load("alerts")
-
-
-def __getattr__(name):
-    # cosem_datetime: in alerts.py
-    return getattr(_alerts(), name)

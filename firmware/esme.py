@@ -21,7 +21,6 @@ _OBIS_CREDIT = const(0x0000130A)   # 0-0:19.10.e.255, e 0 meter balance, 1 emerg
 _OBIS_CHARGE = const(0x00001314)   # 0-0:19.20.e.255, e 1 time debt 1, 2 time debt 2, 3 payment
 
 _CREDIT_KEYS = ("balance", "ec_balance", "acc_debt")
-_PERIODS = (3600, 86400)  # Charge period (s) by freq
 
 # What is wrong with content that is not this use case: texts in errtext.ESME.
 _E_OBJECT = const(0)
@@ -88,9 +87,9 @@ def _plan(name, specs, data):
                     op = (_PASSIVE, idx, _rate(v))
                 elif sid == 8 and idx < 2:
                     p = dlms.value(v, dlms.DOUBLE_LONG_UNSIGNED)
-                    if p not in _PERIODS:
+                    if p not in meter.PERIODS:   # Charge period (s) by freq
                         raise meter.bad("ESME", _E_PERIOD)
-                    op = (_PERIOD_SET, idx, _PERIODS.index(p))
+                    op = (_PERIOD_SET, idx, meter.PERIODS.index(p))
                 elif sid == 13 and idx == 2:
                     p = dlms.value(v, dlms.LONG_UNSIGNED)
                     if p > meter.PCT_FULL:

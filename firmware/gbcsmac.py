@@ -130,23 +130,32 @@ def der_len(n):
     return struct.pack(">BH", 0x82, n) if n > 0xFF else bytes((0x81, n) if n > 0x7F else (n,))
 
 
+def der_len_at(b, pos, end):
+    """The length at b[pos] in any form der_len writes (shortest or not), b ending at
+    end -> (length, offset after it): the one reader for MAC headers, General-Signing
+    content lengths and A-XDR lengths.  ValueError if it is cut off by end or starts
+    with 80 or 83..FF."""
+    if pos < end:
+        v = b[pos]
+        if v < 0x80:
+            return v, pos + 1
+        if v == 0x81 and pos + 2 <= end:
+            return b[pos + 1], pos + 2
+        if v == 0x82 and pos + 3 <= end:
+            return (b[pos + 1] << 8) | b[pos + 2], pos + 3
+    raise ValueError("bad length")
+
+
 def parse_header(data):
     """(offset, length) of the General-Signing APDU inside MAC-headed data; the MAC is
     the 12 bytes after it, which end the data.  ValueError if the header is malformed."""
     mv = memoryview(data)
     n = len(mv)
     if n >= 8 and mv[0] == _HEADER_TAG and not any(mv[1:7]):
-        first = mv[7]
-        # the length in its shortest form: < 80, 81 nn (nn >= 80), 82 nnnn (>= 100)
-        if first < 0x80:
-            length, o = first, 8
-        elif first == 0x81 and n > 8 and mv[8] >= 0x80:
-            length, o = mv[8], 9
-        elif first == 0x82 and n > 9 and mv[8]:
-            length, o = (mv[8] << 8) | mv[9], 10
-        else:
-            o = 0
-        if o and o + length == n and length > 5 + _MAC_LEN \
+        length, o = der_len_at(mv, 7, n)
+        # and in its shortest form, the one der_len writes: 81 nn only for nn >= 80,
+        # 82 nnnn only for nnnn >= 100
+        if o - 7 == len(der_len(length)) and o + length == n and length > 5 + _MAC_LEN \
                 and mv[o] == _SECURITY_CONTROL and not any(mv[o + 1:o + 5]):
             return o + 5, length - 5 - _MAC_LEN
     raise ValueError("malformed MAC header")

@@ -48,7 +48,7 @@ NAK_OVERSIZE = const(2)   # length above MAX_PAYLOAD
 NAK_CRC = const(3)        # payload CRC wrong
 NAK_TIMEOUT = const(4)    # frame started but not finished in time
 NAK_TYPE = const(5)       # unknown frame type
-NAK_BUSY = const(6)       # request refused in this state (e.g. diagnostics off)
+NAK_BUSY = const(6)       # refused: a long frame the heap had no room for
 NAK_INTERNAL = const(7)   # the meter failed handling it (see the lasterror diagnostic)
 
 # NAK reason texts, reason 1 first, as fields of one string (see field)
@@ -60,8 +60,7 @@ def field(text, i):
     """Field i (0 first) of a text whose fields are separated by "|", found in place.
     Lists of texts (NAK reasons, the firmware's error texts) are kept this way: one
     string object in the heap instead of one for each, about 100 bytes apiece on a
-    64-bit port, and nothing is allocated to find one (a NAK may follow a
-    MemoryError)."""
+    64-bit port; finding one allocates only the field itself."""
     o = 0
     for _ in range(i):
         o = text.index("|", o) + 1

@@ -41,7 +41,7 @@
 #                   rules below consult (whole_pence, ec_zero_limit, ec_amount,
 #                   balance_adjust, releases)
 #
-# Any other key (the security layer keeps keys, anchors and its profile here) is
+# Any other key (the security layer keeps its keys and trust anchors here) is
 # preserved untouched.
 #
 # Interpretation choices, in one place (see also ../shared/gbcs/NOTES.md section 5):
@@ -77,6 +77,7 @@ PCT_FULL = 10000          # 100.00 %
 
 REGISTERS = ("time1", "time2", "payment")
 RECOVERY = ("time1_recovery", "time2_recovery", "payment_recovery")
+PERIODS = (3600, 86400)   # recovery period (s) by freq: hourly, daily
 
 # fault status -> (ZCL status, DLMS result). ZCL has no "other reason": FAILURE.
 FAULTS = {"hardware": (0xC0, 0x01), "failure": (0x01, 0x02), "other": (0x01, 0xFA)}
@@ -138,6 +139,12 @@ def activate_emergency_credit(st):
             st["acc_debt"] -= paid
         st["ec_balance"] = limit - paid
     return st["ec_active"]
+
+
+def is_title(text):
+    """Whether text is a system title (EUI-64) as the state keeps them: 16 lowercase
+    hex digits (bytes.fromhex alone would let spaces through)."""
+    return len(text) == 16 and all(c in "0123456789abcdef" for c in text)
 
 
 def money(st, v):

@@ -6,10 +6,10 @@
 # these names is asked for and drops it again, and a board running Commands holds
 # none of it in its heap.
 import onecall
-from meter import MAX_AMOUNT, MAX_CLOCK, PCT_FULL, RECOVERY, REGISTERS, money
+from meter import (MAX_AMOUNT, MAX_CLOCK, PCT_FULL, PERIODS, RECOVERY, REGISTERS, is_title,
+                   money)
 
 ALERT_DEBT_COLLECTED = (0x81A7, 0x81A8, 0x81A9)
-PERIODS = (3600, 86400)   # by freq: hourly, daily
 
 
 def new_state(device, meter_id_hex, profile="smets2", overrides=None):
@@ -20,7 +20,7 @@ def new_state(device, meter_id_hex, profile="smets2", overrides=None):
     if device not in ("esme", "gsme"):
         raise ValueError("device must be esme or gsme")
     mid = meter_id_hex.lower()
-    if len(mid) != 16 or any(c not in "0123456789abcdef" for c in mid):
+    if not is_title(mid):
         raise ValueError("meter id must be 16 hex digits")
     return {
         "device": device, "id": mid, "profile": profile, "settings": settings,

@@ -59,7 +59,9 @@ _B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 _GX = 0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296
 _GY = 0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5
 
-_MAX_WINDOW = const(8)
+# Public: p256make reads it too, and an underscore const() name is gone from the
+# compiled module.
+MAX_WINDOW = const(8)
 
 # CPython has plenty of heap and the host verifies a lot: it gets the largest window.
 _CPYTHON = sys.implementation.name == "cpython"
@@ -151,8 +153,8 @@ class Table:
     (64 bytes each).  Build it with table(pub)."""
 
     def __init__(self, x, y, window):
-        if not 1 <= window <= _MAX_WINDOW:
-            raise ValueError("window must be 1..%d" % _MAX_WINDOW)
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError("window must be 1..%d" % MAX_WINDOW)
         self.window = window
         self.columns = d = (256 + window - 1) // window
         out = bytearray(64 << window)  # entry 1 is the point: no x and y kept besides

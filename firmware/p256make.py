@@ -106,6 +106,9 @@ def set_window(window):
     """The comb window for the generator and for table() by default.  A board calls this
     once at start, before the first sign or verify (heap figures: top of p256.py):
     the generator's table is built here, while the heap still has room in one piece."""
+    # Checked before the old table is let go: a bad window must leave it in place.
+    if not 1 <= window <= p256.MAX_WINDOW:
+        raise ValueError("window must be 1..%d" % p256.MAX_WINDOW)
     if p256._gtab is None or p256._gtab.window != window:
         p256._gtab = None  # the old table goes before the new one is built
         p256._gtab = _table(p256._GX, p256._GY, window)

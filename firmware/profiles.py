@@ -66,6 +66,8 @@ def settings(profile, overrides=None):
                 raise ValueError("setting %s takes %s" % (name, " or ".join(map(str, values))))
         out[name] = v
     for name in overrides or ():
-        if name not in out or name == "releases":
+        if name == "releases":
+            raise ValueError("setting releases is set by the profile: choose the profile")
+        if name not in out:
             raise ValueError("unknown setting %s" % name)
     return out

@@ -8,13 +8,14 @@ import gc
 import meter
 import onecall
 import p256
+import usecases
 
 
 def _anchors(req):
     anchors = {}
     for who, a in req["anchors"].items():
         who = who.lower()
-        if len(bytes.fromhex(who)) != 8 or a["role"] not in (2, 3, 4):
+        if not meter.is_title(who) or a["role"] not in usecases.ROLE_NAMES:
             raise ValueError("anchor %s: bad system title or role" % who)
         for k in ("ds", "ka"):
             if k in a and not p256.check_point(bytes.fromhex(a[k])):
@@ -28,9 +29,6 @@ def d_provision(m, work, req):
     pairs are made here on the meter, so the private keys never leave it. The profile
     is the one asked for, else the meter's own; `settings` overrides its settings
     (a new profile starts from that profile's)."""
-    # The Supplier's comb table and the ECDH cache go first: they are rebuilt for the
-    # new anchors anyway, and this is the heaviest diagnostic.
-    m.sec.forget()
     device = req.get("device", work["device"])
     mid = req.get("id", work["id"])
     profile = req.get("profile", work["profile"])
@@ -54,6 +52,10 @@ def d_provision(m, work, req):
     work["profile"] = profile
     work["settings"] = settings
     work["anchors"] = anchors
+    # Everything is checked. The comb tables and ECDH secrets go now, before the key
+    # pairs (the heaviest part of the heaviest diagnostic); app.Meter.diag makes
+    # them again for whichever anchors the meter ends up with.
+    m.sec.forget()
     if req.get("new_keys", True) or "keys" not in work:
         gc.collect()  # key generation needs the room the checks above used
         ds, ds_pub = p256.keypair()

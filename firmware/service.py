@@ -133,7 +133,7 @@ def _diag(port, app, seq, box):
     # The reply goes out as json.dump writes it, through a store.Sink (a small buffer,
     # the CRC on the way), so it is never text or bytes in the heap: a register
     # read-out is most of a kilobyte. It is counted first, as the header carries the
-    # length, which also finds anything that is not JSON before a byte is sent.
+    # length.
     out = store.Sink(None, 0)
     json.dump(reply, out)
     h = link.head(link.T_DIAG_REPLY, seq, out.n)

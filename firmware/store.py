@@ -86,7 +86,9 @@ class Store:
 
     def load(self):
         """The newest valid state, or None when there is none."""
-        return _reader().load(self)
+        # Records are read back at start only: storeload.py is loaded for the call
+        # and dropped after it, so a serving board holds none of its code.
+        return onecall.load("storeload").load(self)
 
     def commit(self, state):
         """Make state the stored state, all or nothing."""
@@ -109,14 +111,3 @@ class Store:
             f.seek(0)
             f.write(head)
         self.seq, self.slot = seq, slot
-
-
-def _reader():
-    # Records are read back at start only: storeload.py is loaded for the call and
-    # dropped after it, so a serving board holds none of its code.
-    return onecall.load("storeload")
-
-
-def __getattr__(name):
-    # _read_slot: in storeload.py
-    return getattr(_reader(), name)

@@ -42,6 +42,13 @@ def find(code):
     return None
 
 
+def known(row, releases):
+    """Whether a meter whose profile knows these releases (its "releases" setting)
+    knows use case `row`: the envelope refuses the others as unknown message codes,
+    and the host will not send them unless forced."""
+    return row[5] is None or row[5] in releases
+
+
 def by_name(name):
     for row in USE_CASES:
         if row[1] == name:

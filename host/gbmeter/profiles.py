@@ -29,8 +29,8 @@ def names():
 
 def knows(settings, use_case):
     """Whether a meter with these settings knows a use case (a usecases row): the
-    firmware's envelope asks the same (app.Meter.supports)."""
-    return use_case[5] is None or use_case[5] in settings["releases"]
+    firmware's own rule, usecases.known, which its envelope asks too."""
+    return paths.firmware_table("usecases").known(use_case, settings["releases"])
 
 
 def settings(profile, overrides=None):

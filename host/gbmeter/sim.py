@@ -30,6 +30,10 @@ from gbmeter.errors import UserError
 from gbmeter.link import Link, LinkError, T_RELEASE, encode
 
 
+# Whatever REPL the unix port is in (raw or friendly, maybe with stray input): end the
+# line, clear it, leave raw mode, then end-of-file on an empty line, and it exits.
+LEAVE_REPL = b"\r\x03\x02\x04"
+
 
 class VirtualBoard:
     def __init__(self, dir=None, device="gsme", heap=None, mpy=False, board="unix",
@@ -99,7 +103,7 @@ class VirtualBoard:
         # Held open meanwhile, so the console pty never hangs up under the bridge.
         console = os.open(self._console, os.O_RDWR | os.O_NOCTTY)
         try:
-            os.write(self._m1, b"\r\x03\x02\x04")  # leave raw mode, EOF on an empty line
+            os.write(self._m1, LEAVE_REPL)
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
@@ -156,9 +160,7 @@ class VirtualBoard:
             try:
                 os.write(self._m1, encode(T_RELEASE, 0, b""))
                 time.sleep(0.2)
-                # Whatever REPL is left (raw or friendly, maybe with stray input):
-                # end the line, clear it, leave raw mode, then EOF on an empty line.
-                os.write(self._m1, b"\r\x03\x02\x04")
+                os.write(self._m1, LEAVE_REPL)
             except OSError:
                 pass
             try:

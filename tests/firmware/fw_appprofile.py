@@ -57,6 +57,14 @@ def test_provision_profile_and_settings():
     assert store.Store(root).load()["profile"] == "smets2"
 
 
+def _retitled(anchors, title):
+    return {title: a for a in anchors.values()}
+
+
+def _with(anchors, **fields):
+    return {who: dict(a, **fields) for who, a in anchors.items()}
+
+
 def test_bad_provisioning_changes_nothing():
     m, root = meter_in("bp", {"device": "gsme", "profile": "smets1-secure"})
     a = anchors()
@@ -65,12 +73,21 @@ def test_bad_provisioning_changes_nothing():
     for req, word in (({"profile": "smets9"}, "unknown profile"),
                       ({"settings": {"colour": 1}}, "unknown setting"),
                       ({"settings": {"whole_pence": "yes"}}, "whole_pence"),
-                      ({"settings": {"releases": []}}, "releases"),
-                      ({"device": "water"}, "device")):
-        r = diag(m, "provision", anchors=a, **req)
+                      ({"settings": {"releases": []}}, "set by the profile"),
+                      ({"device": "water"}, "device"),
+                      ({"id": "00db12"}, "16 hex digits"),
+                      ({"anchors": _retitled(a, "90b3d51f 30010000")}, "system title"),
+                      ({"anchors": _retitled(a, "90b3d51f300100")}, "system title"),
+                      ({"anchors": _with(a, role=5)}, "role"),
+                      ({"anchors": _with(a, ds="04" + "00" * 64)}, "not a P-256 point")):
+        req.setdefault("anchors", a)
+        sup_table = m.sec.tables[list(a)[0]]
+        r = diag(m, "provision", **req)
         assert not r["ok"] and word in r["error"], (req, r)
         assert json.dumps(store.Store(root).load()) == before
         assert m.st["profile"] == "smets1-secure"
+        # the caches of the anchors the meter kept are still there
+        assert m.sec.tables[list(a)[0]].pub() == sup_table.pub()
 
 
 def test_state_stored_before_profiles_gets_its_settings():

@@ -2,6 +2,7 @@
 # the length encoder, COSEM date-times for alerts, and the check order.
 import struct
 
+import alerts
 import envelope
 import gbcsmac
 import p256
@@ -54,12 +55,12 @@ def test_rtds_messages_parse():
 
 def test_cosem_datetime():
     # RTDS 810E alert: 2015-01-01 00:00:00, day of week, hundredths, deviation unset
-    assert envelope.cosem_datetime(473385600) == bytes.fromhex("07df0101ff000000008000ff")
-    assert envelope.cosem_datetime(0)[:4] == b"\x07\xd0\x01\x01"               # 2000-01-01
-    assert envelope.cosem_datetime(59 * 86400)[:4] == b"\x07\xd0\x02\x1d"      # 2000-02-29
-    assert envelope.cosem_datetime(60 * 86400)[:4] == b"\x07\xd0\x03\x01"      # 2000-03-01
+    assert alerts.cosem_datetime(473385600) == bytes.fromhex("07df0101ff000000008000ff")
+    assert alerts.cosem_datetime(0)[:4] == b"\x07\xd0\x01\x01"                 # 2000-01-01
+    assert alerts.cosem_datetime(59 * 86400)[:4] == b"\x07\xd0\x02\x1d"        # 2000-02-29
+    assert alerts.cosem_datetime(60 * 86400)[:4] == b"\x07\xd0\x03\x01"        # 2000-03-01
     t = 473385600 + 365 * 86400 + 13 * 3600 + 7 * 60 + 9                      # 2016-01-01 13:07:09
-    d = envelope.cosem_datetime(t)
+    d = alerts.cosem_datetime(t)
     assert struct.unpack(">HBB", d[:4]) == (2016, 1, 1) and tuple(d[5:8]) == (13, 7, 9)
 
 

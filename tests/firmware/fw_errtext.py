@@ -7,8 +7,7 @@ import sys
 import envelope
 import errtext
 import meter
-import onecall
-from fwtest import raises
+from fwtest import firmware_dir, raises
 from fw_vectors import access_request, change_debt, charge, gbz, ESME_ID, GSME_ID
 
 # table -> (module whose source numbers its texts, prefix of those numbers)
@@ -18,9 +17,8 @@ TABLES = {"ENVELOPE": ("envelope", "_W_"), "GBZ": ("gbz", "_E_"), "GSME": ("gsme
 
 def _numbers(module, prefix):
     # The values of the module's `prefix...= const(n)` lines, read from its source.
-    folder = onecall.__file__.rsplit("/", 1)[0]
     out = []
-    with open(folder + "/" + module + ".py") as f:
+    with open(firmware_dir() + "/" + module + ".py") as f:
         for line in f:
             if line.startswith(prefix) and "= const(" in line:
                 out.append(int(line.split("const(")[1].split(")")[0]))

@@ -37,17 +37,12 @@ def _gcm(cipher, key, iv, aad, ct):
     return bytes(a ^ b for a, b in zip(blocks[16:], s))
 
 
-def _der_len(n):
-    if n < 0x80:
-        return bytes((n,))
-    return bytes((0x81, n)) if n < 0x100 else bytes((0x82, n >> 8, n & 0xFF))
-
-
 def _apdu(cra=1, counter=0x1122334455667788, originator=b"\x90\xb3\xd5\x1f\x30\x01\x00\x00",
           recipient=b"\x00\xdb\x12\x34\x56\x78\x90\xa0", content=b"\x01\x09\x00", sig=True):
     # A General-Signing APDU laid out as NOTES 2.1 (no date-time, message code 0F00).
     out = (b"\xdf\x09" + bytes((cra,)) + counter.to_bytes(8, "big") + b"\x08" + originator
-           + b"\x08" + recipient + b"\x00\x02\x0f\x00" + _der_len(len(content)) + content)
+           + b"\x08" + recipient + b"\x00\x02\x0f\x00" + gbcsmac.der_len(len(content))
+           + content)
     return out + (b"\x40" + bytes(range(64)) if sig else b"\x00")
 
 
@@ -152,6 +147,23 @@ def test_wrap_and_parse_own_keys():
         except ValueError:
             assert i in (0,)  # no longer a General-Signing APDU
     assert gbcsmac.wrap(p256.ecdh(acb, acb_pub), apdu)[-12:] != mac
+
+
+def test_der_len_at_forms_and_errors():
+    # Every form der_len writes reads back, followed by other bytes or not.
+    for n in (0, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF):
+        enc = gbcsmac.der_len(n)
+        assert gbcsmac.der_len_at(enc, 0, len(enc)) == (n, len(enc))
+        data = b"\xee\xee" + enc + b"\xee"
+        assert gbcsmac.der_len_at(memoryview(data), 2, len(data)) == (n, 2 + len(enc))
+        # end, not the buffer's size, is where the bytes stop
+        for end in range(2, 2 + len(enc)):
+            raises(ValueError, gbcsmac.der_len_at, data, 2, end)
+    # longer forms than needed read too: parse_header alone asks for the shortest
+    assert gbcsmac.der_len_at(b"\x81\x05", 0, 2) == (5, 2)
+    assert gbcsmac.der_len_at(b"\x82\x00\x05", 0, 3) == (5, 3)
+    for bad in (b"\x80", b"\x80\x01", b"\x83\x00\x00\x01", b"\xff\x01\x01", b""):
+        raises(ValueError, gbcsmac.der_len_at, bad, 0, len(bad))
 
 
 def test_wrap_rejects_non_apdu():

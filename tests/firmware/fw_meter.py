@@ -2,21 +2,13 @@
 # top-ups, fault injection and the set-state diagnostic.
 import meter
 from fwtest import raises
-from fw_vectors import (ESME_ID, GSME_ID, access_request, access_response, change_debt,
-                        charge, credit, dl, dlu, ecs04b, ecs07, ecs07a, ecs09, gbz, gcs04,
-                        gcs04a, gcs06, gcs40b, integer, lu, snapshot, unit_charge,
-                        zcl_answers)
+from fw_vectors import (access_request, access_response, change_debt, charge, credit, dl,
+                        dlu, ecs04b, ecs07, ecs07a, ecs09, fresh, gbz, gcs04, gcs04a, gcs06,
+                        gcs40b, integer, lu, snapshot, unit_charge, zcl_answers)
 
 REGS = ("time1", "time2", "payment")
 DAY = 86400
 HOUR = 3600
-
-
-def fresh(device="gsme", **fields):
-    st = meter.new_state(device, GSME_ID if device == "gsme" else ESME_ID)
-    st["keys"] = {"ds": "opaque"}   # the security layer's own keys must survive
-    meter.set_state(st, fields)
-    return st
 
 
 def reset(st, reg):

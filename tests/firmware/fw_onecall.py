@@ -3,7 +3,7 @@ import os
 import sys
 
 import onecall
-from fwtest import raises, tmpdir
+from fwtest import firmware_dir, raises, tmpdir
 
 
 def _module(folder, name, text):
@@ -40,7 +40,7 @@ def test_loaded_for_the_call_then_gone():
 
 
 def _firmware_sources():
-    folder = onecall.__file__.rsplit("/", 1)[0]
+    folder = firmware_dir()
     return folder, [n for n in os.listdir(folder) if n.endswith(".py")]
 
 

@@ -248,6 +248,18 @@ def test_set_window_bounds():
     assert p256.WINDOW == old
 
 
+def test_failed_set_window_keeps_the_generator_table():
+    import sys
+    p256.sign(bytes.fromhex(RFC_X), b"sample")   # the generator's table exists
+    gtab = p256._gtab
+    assert gtab is not None
+    for w in (0, p256.MAX_WINDOW + 1, 99):
+        raises(ValueError, p256.set_window, w)
+        assert p256._gtab is gtab and "p256make" not in sys.modules
+    assert p256.sign(bytes.fromhex(RFC_X), b"sample") == bytes.fromhex(RFC_SIGS[0][1])
+    assert p256._gtab is gtab
+
+
 # --- ECDH
 
 

@@ -4,18 +4,11 @@ import meter
 import profiles
 import usecases
 from fwtest import raises
-from fw_vectors import (ESME_ID, GSME_ID, access_request, access_response, charge, dl,
-                        ecs04b, ecs07, ecs09, gcs04, gcs06, gcs40b, unit_charge,
-                        zcl_answers)
+from fw_vectors import (GSME_ID, access_request, access_response, charge, dl, ecs04b,
+                        ecs07, ecs09, fresh, gcs04, gcs06, gcs40b, unit_charge, zcl_answers)
 
 ZCL_OK, ZCL_FAIL = 0x00, 0x01
 DLMS_FAIL = 0xFA
-
-
-def fresh(device="gsme", profile="smets2", overrides=None, **fields):
-    st = meter.new_state(device, GSME_ID if device == "gsme" else ESME_ID, profile, overrides)
-    meter.set_state(st, fields)
-    return st
 
 
 NAMES = ("smets2", "smets2-pre", "smets1-secure")

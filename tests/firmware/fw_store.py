@@ -5,6 +5,7 @@ import struct
 
 import meter
 import store
+import storeload
 from fwtest import tmpdir
 from fw_vectors import GSME_ID, snapshot
 
@@ -55,9 +56,9 @@ def test_round_trip_and_alternation():
         s.commit(_state(n))
         assert store.Store(d).load() == _state(n)
         # odd commits land in slot a, even ones in b: the newest is never overwritten
-        assert store._read_slot(a if n % 2 else b) == (n, _state(n))
+        assert storeload._read_slot(a if n % 2 else b) == (n, _state(n))
         if n > 1:
-            assert store._read_slot(b if n % 2 else a) == (n - 1, _state(n - 1))
+            assert storeload._read_slot(b if n % 2 else a) == (n - 1, _state(n - 1))
     assert os.stat(a)[6] > store.HEADER_SIZE
 
 
@@ -129,7 +130,7 @@ def test_store_recovers_after_a_torn_newest_slot():
     s = store.Store(d)
     assert s.load() == _state(1)
     s.commit(_state(3))           # goes to b, keeping slot a's state 1 until it is done
-    assert store._read_slot(a) == (1, _state(1))
+    assert storeload._read_slot(a) == (1, _state(1))
     assert store.Store(d).load() == _state(3)
 
 

@@ -175,6 +175,17 @@ def ecs09():
 # -- state helpers ------------------------------------------------------------------------
 
 
+def fresh(device="gsme", profile="smets2", overrides=None, **fields):
+    """A new meter of `device` and `profile` (with overrides of its settings), then
+    fields set as the set-state diagnostic sets them. It carries keys of the
+    security layer, which the meter must keep untouched."""
+    import meter
+    st = meter.new_state(device, GSME_ID if device == "gsme" else ESME_ID, profile, overrides)
+    st["keys"] = {"ds": "opaque"}
+    meter.set_state(st, fields)
+    return st
+
+
 def snapshot(st):
     """A deep, comparable copy of a state dict."""
     import json

@@ -14,6 +14,12 @@ def shared_dir():
     return d
 
 
+def firmware_dir():
+    """The firmware folder: where onecall.py, like every firmware module, loads from."""
+    import onecall
+    return onecall.__file__.rsplit("/", 1)[0]
+
+
 def rtds_hex(name):
     """Bytes of one RTDS file, e.g. rtds_hex('2.3_GCS04/GCS04_2.3_SUCCESS_COMMAND_GBCS.HEX')."""
     with open(shared_dir() + "/gbcs/rtds/" + name) as f:

@@ -31,6 +31,11 @@ def test_parse_settings():
                        ("whole_pence=perhaps", "true or false")):
         with pytest.raises(UserError, match=words):
             profiles.parse_settings([bad])
+    # parsed, then named by the table: releases come with the profile
+    for text, words in (("releases=none", "set by the profile"),
+                        ("colour=red", "unknown setting colour")):
+        with pytest.raises(UserError, match=words):
+            profiles.settings("smets2", profiles.parse_settings([text]))
 
 
 def test_check_known_refuses_what_the_profile_does_not_know():

@@ -4,6 +4,8 @@ import binascii
 import hashlib
 import os
 
+import envelope
+import gbcsmac
 import p256
 from fwtest import SkipTest, raises, rtds_hex, shared_dir
 
@@ -80,6 +82,33 @@ def rtds_names(kind):
     out.sort()
     if not out:
         raise SkipTest("no RTDS files matching " + kind)
+    return out
+
+
+# What each kind of RTDS message file holds: its CRA flag (NOTES 2.1).
+RTDS_KINDS = (("_COMMAND_", 1), ("_RESPONSE_", 2), ("_ALERT_", 3))
+
+
+def rtds_messages():
+    """(name, CRA its kind says, General-Signing APDU, MAC or None) of every RTDS
+    COMMAND, RESPONSE and ALERT file present, however many there are: a MAC-headed
+    one (DD ...) is split into its APDU and 12-byte MAC, any other is the APDU."""
+    shared_dir()  # skips, saying why, without ../shared
+    out = []
+    for kind, cra in RTDS_KINDS:
+        try:
+            names = rtds_names(kind)
+        except SkipTest:
+            continue
+        for name in names:
+            data = rtds_hex(name)
+            if data[0] == 0xDD:
+                o, n = gbcsmac.parse_header(data)
+                out.append((name, cra, data[o:o + n], data[o + n:]))
+            else:
+                out.append((name, cra, data, None))
+    if not out:
+        raise SkipTest("no RTDS COMMAND, RESPONSE or ALERT files")
     return out
 
 
@@ -281,33 +310,67 @@ def test_ecdh_agrees():
 
 
 def test_rtds_precommands_signed_by_supplier():
-    pub = pem_point("90b3d51f30010000-ds.pem")
-    tab = p256.table(pub)
+    # Every PRECOMMAND present (the DCC's unsigned APDU of a critical Command) ends
+    # right after its content, and its COMMAND's APDU is exactly PRECOMMAND + 40 + a
+    # signature over PRECOMMAND[1:] that verifies with its originator's DS key (the
+    # Supplier the meters trust) and with no other.
     wrong = pem_point("90b3d51f30030000-ds.pem")  # the Supplier the meters do not trust
-    names = rtds_names("_PRECOMMAND_")
-    for name in names:
+    for name in rtds_names("_PRECOMMAND_"):
         pre = rtds_hex(name)
+        f = envelope.parse_apdu(memoryview(pre + b"\x00"))  # content ends the file
+        assert f[0] == 1 and f[6] == len(pre), name
         cmd = rtds_hex(name.replace("_PRECOMMAND_", "_COMMAND_"))
-        sig = cmd[-76:-12]  # then the 12-byte MAC
-        assert cmd[-77] == 0x40, name
+        o, n = gbcsmac.parse_header(cmd)
+        apdu = cmd[o:o + n]
+        assert apdu[:len(pre)] == pre and apdu[len(pre)] == 0x40, name
+        assert len(apdu) == len(pre) + 65, name
+        sig = apdu[-64:]
+        pub = pem_point(bytes(f[2]).hex() + "-ds.pem")
+        assert pub == pem_point("90b3d51f30010000-ds.pem"), name
+        tab = p256.table(pub)
         assert p256.verify(pub, pre[1:], sig), name
         assert p256.verify(tab, pre[1:], sig), name
         assert not p256.verify(tab, pre, sig), name
         assert not p256.verify(wrong, pre[1:], sig), name
-    assert len(names) == 12
 
 
-def test_rtds_responses_signed_by_meter():
-    names = rtds_names("_RESPONSE_") + rtds_names("GCA-ZigBee")
-    for name in names:
-        rsp = rtds_hex(name)
-        originator = binascii.hexlify(rsp[12:20]).decode()  # the meter
-        assert originator in ("00db1234567890a0", "00db1234567890a1"), name
-        pub = pem_point(originator + "-ds.pem")
-        assert rsp[-65] == 0x40, name
-        assert p256.verify(pub, rsp[1:-65], rsp[-64:]), name
-        assert not p256.verify(pub, rsp[1:-66], rsp[-64:]), name
-    assert len(names) == 13
+def test_rtds_messages_signed_or_macd():
+    # Every RTDS COMMAND, RESPONSE and ALERT present parses as a General-Signing APDU
+    # with the CRA its kind says. One that carries a signature (length 40: critical
+    # Commands, their Responses, critical Alerts) verifies with its originator's DS
+    # certificate, over APDU[1:] up to the end of the content, and not with another key
+    # nor over other bytes. One that carries none (length 00: non-critical Commands,
+    # Responses and Alerts) must carry a MAC header instead: fw_gbcsmac.py checks those
+    # MACs with the ZAZ1 keys. A Response comes from the meter its Command went to and
+    # repeats its counter.
+    wrong = pem_point("90b3d51f30030000-ds.pem")
+    signed = unsigned = 0
+    for name, cra, apdu, mac in rtds_messages():
+        f = envelope.parse_apdu(memoryview(apdu))
+        assert f[0] == cra, name
+        orig = bytes(f[2]).hex()
+        if cra == 2:
+            try:
+                cmd = rtds_hex(name.replace("_RESPONSE_", "_COMMAND_"))
+            except OSError:
+                cmd = None
+            if cmd is not None:
+                o, n = gbcsmac.parse_header(cmd)
+                c = envelope.parse_apdu(memoryview(cmd)[o:o + n])
+                assert orig == bytes(c[3]).hex() and f[1] == c[1], name
+        if f[7] < 0:
+            assert mac is not None, name + ": neither signed nor MAC'd"
+            assert f[6] + 1 == len(apdu) and apdu[f[6]] == 0, name
+            unsigned += 1
+            continue
+        pub = pem_point(orig + "-ds.pem")
+        msg, sig = apdu[1:f[6]], apdu[f[7]:f[7] + 64]
+        assert p256.verify(pub, msg, sig), name
+        assert not p256.verify(pub, msg[:-1], sig), name
+        assert not p256.verify(pub, apdu[:f[6]], sig), name
+        assert not p256.verify(wrong, msg, sig), name
+        signed += 1
+    print("RTDS messages: %d signed and verified, %d unsigned (MAC'd)" % (signed, unsigned))
 
 
 def test_rtds_private_keys_match_certificates():

@@ -23,11 +23,11 @@ sys.path.insert(0, str(HERE))
 
 import bench_crypto  # noqa: E402
 
-from gbmeter import codec, keys  # noqa: E402
-from gbmeter.cmd_provision import provision  # noqa: E402
-from gbmeter.link import Link  # noqa: E402
-from gbmeter.session import Session, check_answer  # noqa: E402
-from gbmeter.sim import VirtualBoard  # noqa: E402
+from gbmeter.gbcs import codec, pki  # noqa: E402
+from gbmeter.supplier.provision import provision  # noqa: E402
+from gbmeter.board.link import Link  # noqa: E402
+from gbmeter.supplier.session import Session, check_answer  # noqa: E402
+from gbmeter.board.sim import VirtualBoard  # noqa: E402
 
 ROUNDS = 60
 GSME_ID = "00db1234567890a1"
@@ -43,7 +43,7 @@ def reset_command(s, counter):
 def roundtrip():
     with tempfile.TemporaryDirectory() as work:
         kd = Path(work) / "keys"
-        keys.init(kd)
+        pki.init(kd)
         s = Session(kd)
         with VirtualBoard(dir=Path(work) / "b", device="gsme") as vb, Link(vb.port) as link:
             provision(s, link, "gsme", GSME_ID)
@@ -92,7 +92,7 @@ def smallest_heap():
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         kd = work / "keys"
-        keys.init(kd)
+        pki.init(kd)
         s = Session(kd)
         lo, hi = 16, 256  # in KiB: lo fails, hi works
         rest = _board_handles_commands(hi * 1024, work, s)

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from gbmeter import codec, keys
-from gbmeter.cmd_provision import provision
-from gbmeter.link import Link, LinkError, T_GBCS, encode
-from gbmeter.session import Session
+from gbmeter.gbcs import codec, keys, pki
+from gbmeter.supplier.provision import provision
+from gbmeter.board.link import Link, LinkError, T_GBCS, encode
+from gbmeter.supplier.session import Session
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_power_cut_mid_command(start_board, tmp_path, variant):
     cut the board restarts on its folder with exactly the old or the new state."""
     d = tmp_path / "flash"
     kd = tmp_path / "keys"
-    keys.init(kd)
+    pki.init(kd)
     s = Session(kd)
     b = start_board("gsme", dir=d)
     with Link(b.port) as link:

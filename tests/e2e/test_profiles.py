@@ -7,12 +7,15 @@ import subprocess
 
 import pytest
 
-from gbmeter import dcc, duis, keys
-from gbmeter.cmd_provision import provision
-from gbmeter.debtverbs import reset_register, update_debt
+from gbmeter import dcc
+from gbmeter.dcc import duis, srxml
+from gbmeter.gbcs import keys, pki
+from gbmeter.supplier.provision import provision
+from gbmeter.dcc.chain import reset_register, update_debt
 from gbmeter.errors import UserError
-from gbmeter.link import Link
-from gbmeter.session import Session, meter_floor, run_chain
+from gbmeter.board.link import Link
+from gbmeter.supplier.session import Session, meter_floor
+from gbmeter.dcc.chain import run_chain
 from simboards import GBMETER
 
 pytestmark = pytest.mark.e2e
@@ -41,7 +44,7 @@ def regs(link):
 
 
 def activate_ec(s, link, meter_id, device, counter):
-    xml = duis.activate_emergency_credit_xml(s.supplier.title, bytes.fromhex(meter_id), counter)
+    xml = srxml.activate_emergency_credit_xml(s.supplier.title, bytes.fromhex(meter_id), counter)
     req = duis.parse_request(xml, device=device)
     return run_chain(s, link, req, dcc.transform(req), None)
 
@@ -49,7 +52,7 @@ def activate_ec(s, link, meter_id, device, counter):
 @pytest.mark.parametrize("profile", ["smets2", "smets2-pre", "smets1-secure"])
 def test_same_scenario_on_each_profile(start_board, tmp_path, profile):
     kdir = tmp_path / "keys"
-    keys.init(kdir)
+    pki.init(kdir)
     s = Session(kdir)
     for device in ("gsme", "esme"):
         b = start_board(device, profile=profile)
@@ -139,7 +142,7 @@ def test_smets2_pre_reset_refused_unless_forced_cli(start_board, tmp_path):
     s = Session(k)
     with Link(b.port) as link:
         counter = s.next_counter(IDS["esme"], meter_floor(link, s.supplier.eui))
-        xml = duis.reset_debt_xml(s.supplier.title, bytes.fromhex(IDS["esme"]), counter, "time2")
+        xml = srxml.reset_debt_xml(s.supplier.title, bytes.fromhex(IDS["esme"]), counter, "time2")
         command, _ = s.command(dcc.transform(duis.parse_request(xml, device="esme")))
         last = regs(link)["counters"]
         with pytest.raises(UserError) as e:

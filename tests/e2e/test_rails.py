@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gbmeter.link import T_DIAG, T_DIAG_REPLY, T_GBCS, Link, LinkError, encode
+from gbmeter.board.link import T_DIAG, T_DIAG_REPLY, T_GBCS, Link, LinkError, encode
 from gbmeter.paths import micropython, tool
 
 from simboards import GBMETER, VARIANTS, wait_until
@@ -131,7 +131,7 @@ def _mutations(rng, good):
     elif kind == 3:  # lying length with a header check that agrees
         n = rng.choice([0, 1, len(f), 4096, 4097, 65535])
         f[5], f[6] = n >> 8, n & 0xFF
-        from gbmeter.link import crc8
+        from gbmeter.board.link import crc8
         f[7] = crc8(f[:7])
     elif kind == 4:  # wrong CRC
         f[-1] ^= 0xFF

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from gbmeter import codec, gbcs, keys
-from gbmeter.cmd_provision import provision
-from gbmeter.link import Link
-from gbmeter.session import Session, alert_code, check_answer
+from gbmeter.gbcs import codec, crypto, keys
+from gbmeter.gbcs import pki as testpki
+from gbmeter.supplier.provision import provision
+from gbmeter.board.link import Link
+from gbmeter.supplier.session import Session, alert_code, check_answer
 
 from simboards import GBMETER, wait_until
 
@@ -27,7 +28,7 @@ PREPAYMENT_CLUSTER = 0x0705
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     d = tmp_path_factory.mktemp("pki")
-    made = keys.init(d)
+    made = testpki.init(d)
     return d, made
 
 
@@ -86,7 +87,7 @@ def _alert_case(b, s, command, alert):
         a = codec.parse_apdu(f.payload)
         assert a["cra"] == 3 and a["message_code"] == 0x1000
         # critical alerts are signed by the meter
-        assert gbcs.verify_apdu(s.meter_key(a["originator"].hex(), "ds"), f.payload)
+        assert crypto.verify_apdu(s.meter_key(a["originator"].hex(), "ds"), f.payload)
         codes.append("%04X" % alert_code(f.payload))
     assert codes[0] == alert and set(codes[1:]) <= {"8F60"}
 
@@ -116,7 +117,7 @@ def test_untrusted_supplier_and_network_operator(gsme, pki):
     _alert_case(b, s, cmd, "8F30")
     no = keys.KeyFolder(pki[0]).pick(3)
     pre = reset_precommand(s, GSME_ID, 41, originator=no.title)
-    signed = gbcs.sign_precommand(no.ds_priv, pre)
+    signed = crypto.sign_precommand(no.ds_priv, pre)
     _alert_case(b, s, s.wrap(signed, GSME_ID), "8F30")
 
 

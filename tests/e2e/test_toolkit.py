@@ -122,14 +122,14 @@ def test_quarantined_reset_is_never_sent(start_board, tmp_path):
 def test_debt_collection_alert_is_maced_for_the_supplier(start_board, tmp_path):
     """Debt Collection Completed is a non-critical Alert: MAC header, signature length
     00, and a MAC that verifies with the Supplier's KA key and the meter's."""
-    from gbmeter import codec, gbcs, keys
-    from gbmeter.cmd_provision import provision
-    from gbmeter.link import Link
-    from gbmeter.session import Session, frame_alert_code
+    from gbmeter.gbcs import codec, crypto, keys, pki
+    from gbmeter.supplier.provision import provision
+    from gbmeter.board.link import Link
+    from gbmeter.supplier.session import Session, frame_alert_code
 
     b = start_board("esme")
     kd = tmp_path / "keys"
-    keys.init(kd)
+    pki.init(kd)
     s = Session(kd)
     with Link(b.port) as link:
         provision(s, link, "esme", "00DB1234567890A0")
@@ -143,7 +143,7 @@ def test_debt_collection_alert_is_maced_for_the_supplier(start_board, tmp_path):
     assert (a["cra"], a["message_code"], a["signature"]) == (3, 0x1001, None)
     assert a["recipient"] == s.supplier.title
     meter_ka = s.meter_key("00db1234567890a0", "ka")
-    assert gbcs.check_mac_keys(s.supplier.ka_priv, meter_ka, raw)
+    assert crypto.check_mac_keys(s.supplier.ka_priv, meter_ka, raw)
     tampered = bytearray(raw)
     tampered[-20] ^= 1
-    assert not gbcs.check_mac_keys(s.supplier.ka_priv, meter_ka, bytes(tampered))
+    assert not crypto.check_mac_keys(s.supplier.ka_priv, meter_ka, bytes(tampered))

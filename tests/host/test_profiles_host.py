@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from gbmeter import cli, codec, profiles
+from gbmeter import cli, profiles
+from gbmeter.gbcs import codec
 from gbmeter.errors import UserError
 
 UC = codec.load_usecases()

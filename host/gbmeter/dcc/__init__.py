@@ -1,6 +1,6 @@
 """The DCC's side of the chain, on the host.
 
-    Service Request (gbmeter.duis) --transform--> PRECOMMAND
+    Service Request (gbmeter.dcc.duis) --transform--> PRECOMMAND
       --Supplier signs (gbcs.sign_precommand)--> Signed Pre-Command
       --Parse and Correlate (correlate) + anomaly detection (Dcc.check)-->
       released: ACB wraps (gbcs.wrap) and sends / quarantined: never sent
@@ -16,31 +16,9 @@ Public API:
     Dcc(path=None).check(signed_pre_command, now=None, dry_run=False) -> Verdict
     Dcc(path).quarantined() / .notifications() / .inventory() / .config()
     correlate(request, signed_pre_command, folder=None, now=None) -> Correlation
-    send_hook(request, precommand, args) -> exit code
 """
 
 from gbmeter.dcc.anomaly import (  # noqa: F401
     QUARANTINE_EXIT, Dcc, Verdict, dcc_dir, inspect_packet, read_signed_precommand)
 from gbmeter.dcc.correlate import CORRELATE_FAIL_EXIT, Correlation, correlate  # noqa: F401
 from gbmeter.dcc.precommand import content, gbcs_seconds, parse_now, transform  # noqa: F401
-
-
-def send_hook(request, precommand, args):
-    """`gbmeter sr FILE --port P`: run the whole chain for one Service Request
-    (gbmeter.session.run_chain) and print the result; exit 0 only when the Response
-    meets the acceptance criterion."""
-    import json
-
-    from gbmeter.errors import UserError
-    from gbmeter.link import Link
-    from gbmeter.session import Session, describe, run_chain
-
-    s = Session(args.keys, args.supplier)
-    if request.originator.hex() != s.supplier.eui:
-        raise UserError(f"the request's originator {request.originator.hex()} is not the "
-                        f"Supplier {s.supplier.eui} of {s.keys.path}")
-    with Link(args.port) as link:
-        result = run_chain(s, link, request, precommand, args.dcc_dir,
-                           getattr(args, "force", False))
-    print(json.dumps(result) if args.json else describe(result))
-    return 0 if result["ok"] else 2

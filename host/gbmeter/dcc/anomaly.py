@@ -47,7 +47,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from gbmeter import codec
+from gbmeter.gbcs import codec
 from gbmeter.dcc import precommand as tf
 from gbmeter.dcc.store import Store
 from gbmeter.errors import UserError
@@ -325,7 +325,7 @@ class Dcc:
 
     def inventory(self):
         """The built-in inventory plus inventory.json when present."""
-        from gbmeter import duis
+        from gbmeter.dcc import duis
         inv = dict(duis.DEFAULT_INVENTORY)
         p = self.path / INVENTORY_FILE
         if p.exists():

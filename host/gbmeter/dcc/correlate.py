@@ -13,7 +13,8 @@ not decide the result. A pre-command without a signature never correlates.
 
 from dataclasses import dataclass, field
 
-from gbmeter import codec, duis, gbcs
+from gbmeter.gbcs import codec, crypto
+from gbmeter.dcc import duis
 from gbmeter.dcc import precommand as tf
 from gbmeter.dcc.anomaly import read_signed_precommand
 
@@ -213,7 +214,7 @@ def _signature(request, m, folder, out):
               f"signature: originator {eui.upper()} is a {party.role_name}, "
               f"{request.use_case} may only come from a supplier")
         return "wrong role"
-    if gbcs.verify(party.ds_pub, m["signed_part"], m["signature"]):
+    if crypto.verify(party.ds_pub, m["signed_part"], m["signature"]):
         return "valid"
     _diff(out, "signature", "valid", "invalid",
           f"signature: does not verify with {eui.upper()}'s DS certificate")

@@ -1,5 +1,5 @@
 """The DCC's transform: a ServiceRequest -> PRECOMMAND (the unsigned General-Signing
-APDU of NOTES 2.1), encoded with gbmeter.codec.
+APDU of NOTES 2.1), encoded with gbmeter.gbcs.codec.
 
 Facts read off the RTDS PRECOMMANDs (../shared/gbcs/rtds) and kept here:
 - header: CRA 01, the request's counter, originator and target, date-time absent,
@@ -17,7 +17,7 @@ Facts read off the RTDS PRECOMMANDs (../shared/gbcs/rtds) and kept here:
 
 import datetime
 
-from gbmeter import codec
+from gbmeter.gbcs import codec
 from gbmeter.errors import UserError
 
 INVOKE_BREAK_ON_ERROR = 0x20000000

@@ -1,0 +1,198 @@
+"""Virtual boards: the MicroPython unix port on a pseudo-terminal, with its own
+folder as the board's flash, deployed with mpremote like a real board.
+
+Two pty pairs: the unix port owns the slave of the first as its console; the slave
+of the second is the board's port that mpremote and gbmeter open. A bridge thread
+copies bytes between the two masters. This process keeps the port's slave open too,
+so tools can come and go without the bridge seeing a hang-up.
+
+Booting is a board's: the unix port starts with its REPL, mpremote copies the
+firmware in (`resume`: the unix port cannot soft-reset), and then the board is reset
+the way a power cycle resets it: the unix port starts again on the same console, on
+a fresh heap, runs main.py and after it the REPL (`-i`), as a board does. Running
+main.py from the REPL that mpremote used instead would start the firmware on a heap
+that REPL has already scattered blocks across, which a 64K heap cannot spare."""
+
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+
+from gbmeter.board import deploy
+from gbmeter import paths
+from gbmeter.errors import UserError
+from gbmeter.board.link import Link, LinkError, T_RELEASE, encode
+
+
+# Whatever REPL the unix port is in (raw or friendly, maybe with stray input): end the
+# line, clear it, leave raw mode, then end-of-file on an empty line, and it exits.
+LEAVE_REPL = b"\r\x03\x02\x04"
+
+
+class VirtualBoard:
+    def __init__(self, dir=None, device="gsme", heap=None, mpy=False, board="unix",
+                 factory=None, start_timeout=30.0, profile=None):
+        self.tempdir = None
+        if dir is None:
+            self.tempdir = tempfile.mkdtemp(prefix="gbmeter-board-")
+            dir = self.tempdir
+        self.dir = Path(dir).resolve()
+        self.device = device
+        self.heap = heap
+        self.mpy = mpy
+        self.board = board
+        self.factory = dict(factory or {}, device=device)
+        if profile:
+            self.factory["profile"] = profile
+        self.profile = profile
+        self.start_timeout = start_timeout
+        self.proc = None
+        self.port = None
+        self._stop = threading.Event()
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._exe = paths.micropython()
+        m1, s1 = pty.openpty()
+        tty.setraw(s1)  # no echo, no signals, no CR/LF mangling: bytes pass as they are
+        m2, s2 = pty.openpty()
+        tty.setraw(s2)
+        self._m1, self._m2, self._s2 = m1, m2, s2
+        self._console = os.ttyname(s1)
+        self.port = os.ttyname(s2)
+        try:
+            self._spawn(s1)
+        finally:
+            os.close(s1)
+        self._bridge = threading.Thread(target=self._pump, daemon=True)
+        self._bridge.start()
+        try:
+            self._deploy_and_boot()
+            if self.profile and self.hello.get("profile") != self.profile:
+                raise UserError(
+                    f"the board folder {self.dir} holds a {self.hello.get('profile')} meter: "
+                    "--profile sets up a new board folder; `gbmeter provision --profile` "
+                    "changes the profile of an existing meter")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, console, *args):
+        # The unix port on the console pty (a slave fd), in its own process group.
+        argv = [self._exe]
+        if self.heap:
+            argv += ["-X", f"heapsize={self.heap}"]
+        self.proc = subprocess.Popen(argv + list(args), stdin=console, stdout=console,
+                                     stderr=console, cwd=self.dir, start_new_session=True)
+
+    def _reset(self):
+        """Power-cycle the board: the unix port leaves its REPL and starts again on a
+        fresh heap, running main.py and then the REPL."""
+        # Held open meanwhile, so the console pty never hangs up under the bridge.
+        console = os.open(self._console, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(self._m1, LEAVE_REPL)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+            self._spawn(console, "-i", "main.py")
+        finally:
+            os.close(console)
+
+    def _deploy_and_boot(self):
+        # Only a fresh board takes the factory settings: a reused folder keeps its own.
+        factory = None if (self.dir / "device.json").exists() else self.factory
+        with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
+            files = deploy.stage(self.board, self.mpy, factory, work)
+            argv = deploy.mpremote_argv(self.port, files, self.mpy, resume=True)
+            deploy.run_mpremote(argv, self.port, timeout=self.start_timeout * 4)
+        self._reset()
+        deadline = time.monotonic() + self.start_timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise UserError(f"the unix port exited with status {self.proc.returncode} while booting")
+            try:
+                with Link(self.port, timeout=1.0) as link:
+                    self.hello = link.ping()
+                    return
+            except LinkError as e:
+                last = e
+        raise UserError(f"virtual board on {self.port} did not answer ping: {last}")
+
+    def _pump(self):
+        fds = (self._m1, self._m2)
+        while not self._stop.is_set():
+            try:
+                r, _, _ = select.select(fds, (), (), 0.2)
+            except (OSError, ValueError):
+                return
+            for fd in r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    return  # the unix port went away
+                out = self._m2 if fd == self._m1 else self._m1
+                try:
+                    os.write(out, data)
+                except OSError:
+                    return
+
+    def stop(self, timeout=5.0):
+        """Stop cleanly: ask the firmware to release the stream, leave the REPL with
+        end-of-file, and only then signal the process."""
+        if self.proc and self.proc.poll() is None:
+            self._stop.set()
+            self._bridge.join(1.0)
+            try:
+                os.write(self._m1, encode(T_RELEASE, 0, b""))
+                time.sleep(0.2)
+                os.write(self._m1, LEAVE_REPL)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(2)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        self._stop.set()
+        for fd in ("_m1", "_m2", "_s2"):
+            v = getattr(self, fd, None)
+            if v is not None:
+                try:
+                    os.close(v)
+                except OSError:
+                    pass
+                setattr(self, fd, None)
+        if self.tempdir:
+            shutil.rmtree(self.tempdir, ignore_errors=True)
+
+    def kill(self):
+        """Power cut: SIGKILL the unix port, whatever it is doing."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,52 @@
+"""gbmeter provision: give a meter its identity, key pairs and trust anchors."""
+
+import json
+
+from gbmeter import profiles
+from gbmeter.board.link import Link
+from gbmeter.supplier.provision import provision
+from gbmeter.supplier.session import Session
+
+
+def register(sub):
+    p = sub.add_parser("provision", help="give a meter its identity, keys and trust anchors",
+                       description="Over the local port: set the meter's device type and "
+                       "system title, trust the Supplier, ACB and Network Operator of the key "
+                       "folder (roles from each certificate's OU), and have the meter make its "
+                       "own DS and KA key pairs. Their public keys are saved for the host.")
+    p.add_argument("--port", required=True)
+    p.add_argument("--device", choices=("esme", "gsme"), required=True)
+    p.add_argument("--id", required=True, help="the meter's system title (16 hex digits)")
+    p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
+    p.add_argument("--supplier", help="Supplier system title (default: the lowest)")
+    p.add_argument("--acb", help="ACB system title (default: the lowest)")
+    p.add_argument("--network-operator", help="Network Operator system title (default: the lowest)")
+    p.add_argument("--profile", choices=profiles.names(),
+                   help="device profile stored on the meter (default: keep the meter's; "
+                        "`gbmeter profiles` lists them)")
+    p.add_argument("--setting", action="append", metavar="NAME=VALUE",
+                   help="override one of the profile's settings (repeatable; "
+                        "`gbmeter profiles` lists them)")
+    p.add_argument("--keep-keys", action="store_true",
+                   help="keep the meter's existing key pairs instead of making new ones")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    s = Session(args.keys, args.supplier, args.acb)
+    with Link(args.port) as link:
+        out = provision(s, link, args.device, args.id, args.acb, args.network_operator,
+                        args.profile, not args.keep_keys, profiles.parse_settings(args.setting))
+    certs = out["certificates"]
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"provisioned {out['device'].upper()} {out['id']} as a {out['profile']} meter")
+        print("  settings: " + profiles.text(out["settings"] or {}))
+        print(f"  DS public key {out['ds_public_key']}")
+        print(f"  KA public key {out['ka_public_key']}")
+        for k, v in out["trust_anchors"].items():
+            print(f"  trusts {k} as {v}")
+        print(f"  saved for the host in {out['saved']}" + (f" and {len(certs)} certificates" if certs else ""))
+    return 0

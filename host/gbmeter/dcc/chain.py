@@ -1,0 +1,54 @@
+"""The DCC's chain for one Service Request, on the host: the Supplier signs the
+PRECOMMAND, Parse and Correlate checks it, anomaly detection releases or quarantines
+it, the ACB wraps it and the meter answers. What reset-debt, manage-debt, `sr --port`
+and the demo share."""
+
+from gbmeter.dcc import duis, srxml
+from gbmeter.dcc.anomaly import Dcc
+from gbmeter.dcc.correlate import correlate
+from gbmeter.dcc.precommand import transform
+from gbmeter.errors import UserError
+from gbmeter.gbcs import codec
+from gbmeter.supplier.session import meter_floor, refuse_unknown
+
+
+def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
+    """The whole DCC chain for one Service Request, as `gbmeter sr --port` runs it:
+    the Supplier signs the PRECOMMAND, Parse and Correlate checks it against the
+    request, anomaly detection releases or quarantines it (a quarantined Command is
+    never sent), the ACB wraps it for the meter, and the Response is verified.
+    A use case the meter's profile does not know is refused before the DCC sees it,
+    unless forced. Returns the `send --json` result with `correlation` and `dcc` added."""
+    signed = session.sign(precommand)
+    if not force:
+        refuse_unknown(link, signed)
+    corr = correlate(request, signed, session.keys)
+    if not corr.correlates:
+        raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "
+                        "with the Service Request:\n" + corr.text(), exit_code=3)
+    verdict = Dcc(dcc_dir).check(signed)
+    verdict.require_release()
+    meter_id = codec.parse_apdu(signed)["recipient"].hex()
+    command = session.wrap(signed, meter_id)
+    session.used_counter(meter_id, request.counter)
+    result = session.send(link, command, force=True)  # checked above
+    result["correlation"] = "correlates"
+    result["dcc"] = verdict.verdict
+    return result
+
+
+def reset_register(session, link, meter_id, device, register, dcc_dir=None, now=None,
+                   force=False):
+    counter = session.next_counter(meter_id, meter_floor(link, session.supplier.eui))
+    xml = srxml.reset_debt_xml(session.supplier.title, bytes.fromhex(meter_id), counter, register)
+    req = duis.parse_request(xml, device=device)
+    return run_chain(session, link, req, transform(req, now), dcc_dir, force)
+
+
+def update_debt(session, link, meter_id, device, time1, time2, payment, per_payment,
+                recovery1, recovery2, dcc_dir=None, now=None, force=False):
+    counter = session.next_counter(meter_id, meter_floor(link, session.supplier.eui))
+    xml = srxml.update_debt_xml(session.supplier.title, bytes.fromhex(meter_id), counter, device,
+                               time1, time2, payment, per_payment, recovery1, recovery2)
+    req = duis.parse_request(xml, device=device)
+    return run_chain(session, link, req, transform(req, now), dcc_dir, force)

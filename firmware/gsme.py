@@ -1,7 +1,7 @@
 # GSME handlers: Prepayment cluster Commands carried in GBZ content.
 #   GCS04  Manage Debt: Change Debt components, absolute or incremental per register
 #   GCS04a Reset Debt Register: one Change Debt, amount 0, absolute (NOTES.md sec. 5)
-#   GCS40b Adjust Meter Balance: one Credit Adjustment
+#   GCS40b Reset Prepayment Mode Meter Balance on the GSME: one Credit Adjustment
 #   GCS06  Activate Emergency Credit: one Select Available Emergency Credit
 # Money values pass through meter.money (whole pence on a whole_pence profile).
 # Every component answers a ZCL Default Response; once one fails, the rest are not

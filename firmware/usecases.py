@@ -25,7 +25,7 @@ USE_CASES = (
     (0x0020, "ECS09",  "esme", True, (SUPPLIER,), None),         # Activate Emergency Credit
     (0x006E, "GCS04",  "gsme", True, (SUPPLIER,), None),         # Manage Debt
     (0x0F01, "GCS04a", "gsme", True, (SUPPLIER,), "SECMP0002"),  # Reset Debt Register
-    (0x00B4, "GCS40b", "gsme", True, (SUPPLIER,), None),         # Adjust Meter Balance
+    (0x00B4, "GCS40b", "gsme", True, (SUPPLIER,), None),         # Reset Prepayment Mode Meter Balance on the GSME
     (0x0070, "GCS06",  "gsme", True, (SUPPLIER,), None),         # Activate Emergency Credit
 )
 

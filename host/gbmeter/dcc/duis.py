@@ -409,8 +409,8 @@ def parse_request(xml, device=None, inventory=None, source=None):
     services = _services()
     if (ref, variant) not in services:
         known = ", ".join(f"{r}/{v} ({s[1]})" for (r, v), s in services.items())
-        raise UserError(f"sr:Header/sr:ServiceReference: {ref} variant {variant} is not a "
-                        f"Service Request this DCC knows (known: {known})")
+        raise UserError(f"sr:Header/sr:ServiceReference: Service Request {ref} variant "
+                        f"{variant} is not supported by gbmeter (supported: {known})")
     service, element, reader, use_cases = services[(ref, variant)]
     items = _children(body, "sr:Body", (element,))
     _require(items, "sr:Body", element)

@@ -210,14 +210,16 @@ def wrap_with_z(z, apdu):
 
 
 def wrap(acb_ka_priv, meter_ka_pub, signed_precommand):
-    """COMMAND = MAC header + Signed Pre-Command + MAC, as the ACB makes it.
+    """COMMAND = MAC header + Signed Pre-Command + MAC, as the ACB makes it (a
+    non-critical Command, signature length 00 and no Supplier signature, likewise).
     Z is ECDH of the ACB's KA private key and the meter's KA public key."""
     signed_precommand = bytes(signed_precommand)
     m = codec.parse_apdu(signed_precommand)
     if m["cra"] != codec.CRA_COMMAND:
         raise ValueError(f"CRA flag is {m['cra']:02X}, a Command has 01")
-    if m["signature"] is None:
-        raise ValueError("not a Signed Pre-Command: no signature after the content")
+    if m["signature_length"] is None:
+        raise ValueError("not a Signed Pre-Command: no signature after the content "
+                         "(a non-critical Command ends with signature length 00)")
     return wrap_with_z(ecdh(acb_ka_priv, meter_ka_pub), signed_precommand)
 
 

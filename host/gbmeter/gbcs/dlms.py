@@ -41,6 +41,7 @@ AXDR_TYPES = {
     0x01: ("array", "list", None),
     0x02: ("structure", "list", None),
     0x03: ("boolean", "int", ">?"),
+    0x04: ("bit-string", "bits", None),     # length in bits, then the bits in whole bytes
     0x05: ("double-long", "int", ">i"),
     0x06: ("double-long-unsigned", "int", ">I"),
     0x09: ("octet-string", "bytes", None),
@@ -52,6 +53,9 @@ AXDR_TYPES = {
     0x14: ("long64", "int", ">q"),
     0x15: ("long64-unsigned", "int", ">Q"),
     0x16: ("enum", "int", ">B"),
+    0x19: ("date-time", "fixed", 12),
+    0x1A: ("date", "fixed", 5),
+    0x1B: ("time", "fixed", 4),
 }
 AXDR_TAGS = {v[0]: k for k, v in AXDR_TYPES.items()}
 
@@ -78,6 +82,17 @@ def axdr(type_name, value=None):
     if kind == "bytes":
         value = value.encode() if isinstance(value, str) else bytes(value)
         return bytes([tag]) + der_length(len(value)) + value
+    if kind == "bits":     # {"bits": n, "value": bytes} or bytes (whole bytes)
+        bits, value = ((value["bits"], bytes(value["value"])) if isinstance(value, dict)
+                       else (len(value) * 8, bytes(value)))
+        if len(value) != (bits + 7) // 8:
+            raise ValueError(f"a bit-string of {bits} bits takes {(bits + 7) // 8} bytes")
+        return bytes([tag]) + der_length(bits) + value
+    if kind == "fixed":
+        value = bytes(value)
+        if len(value) != fmt:
+            raise ValueError(f"A-XDR {name} is {fmt} bytes, got {len(value)}")
+        return bytes([tag]) + value
     try:
         return bytes([tag]) + _struct.pack(fmt, value)
     except _struct.error:
@@ -112,6 +127,11 @@ def _axdr_read(stream, depth=0):
         if kind == "bytes":
             n = DerLength()._parse(stream, None, "")
             return {"type": name, "value": stream_read(stream, n, "")}
+        if kind == "bits":
+            n = DerLength()._parse(stream, None, "")
+            return {"type": name, "value": {"bits": n, "value": stream_read(stream, (n + 7) // 8, "")}}
+        if kind == "fixed":
+            return {"type": name, "value": stream_read(stream, fmt, "")}
         size = _struct.calcsize(fmt)
         return {"type": name, "value": _struct.unpack(fmt, stream_read(stream, size, ""))[0]}
     except DecodeError as e:

@@ -9,9 +9,13 @@ CLUSTER_PREPAYMENT = 0x0705
 ZCL_CMD_SELECT_EMERGENCY_CREDIT = 0x00
 ZCL_CMD_CHANGE_DEBT = 0x02
 ZCL_CMD_CREDIT_ADJUSTMENT = 0x05
+ZCL_CMD_CHANGE_PAYMENT_MODE = 0x06           # client to server
+ZCL_CMD_CHANGE_PAYMENT_MODE_RESPONSE = 0x02  # server to client
 ZCL_CMD_DEFAULT_RESPONSE = 0x0B
 ZCL_FC_COMMAND = 0x01   # cluster-specific, client to server
 ZCL_FC_RESPONSE = 0x08  # general (profile-wide), server to client
+ZCL_FC_SERVER = 0x08    # direction bit: server to client
+ZCL_FC_TYPE = 0x03      # frame type bits: 00 general, 01 cluster-specific
 
 ZCL_STATUS = {
     0x00: "SUCCESS", 0x01: "FAILURE", 0x7E: "NOT_AUTHORIZED", 0x80: "MALFORMED_COMMAND",
@@ -83,12 +87,37 @@ DEFAULT_RESPONSE = table(
     "status" / Int8ub,                              # ZCL_STATUS
 )
 
-# (frame type bits of the frame control, cluster or None for any, command id)
+# Prepayment cluster 0705, Change Payment Mode (command 06, client to server)
+CHANGE_PAYMENT_MODE = table(
+    "provider_id" / Int32ul,
+    "issuer_event_id" / Int32ul,
+    "implementation_date_time" / Int32ul,           # UTC seconds since 2000-01-01; 0 now
+    "proposed_payment_control_configuration" / Int16ul,   # bitmap16
+    "cut_off_value" / Int32sl,
+)
+
+# Prepayment cluster 0705, Change Payment Mode Response (command 02, server to client)
+CHANGE_PAYMENT_MODE_RESPONSE = table(
+    "friendly_credit" / Int8ub,                     # bitmap8
+    "friendly_credit_calendar_id" / Int32ul,
+    "emergency_credit_limit" / Int32ul,
+    "emergency_credit_threshold" / Int32ul,
+)
+
+# (frame type and direction bits of the frame control, cluster or None for any
+# cluster, command id): a command id means different commands in each direction
+# (Prepayment 02 is Change Debt to the meter and Change Payment Mode Response from it)
 ZCL_PAYLOADS = {
-    (1, CLUSTER_PREPAYMENT, ZCL_CMD_CHANGE_DEBT): ("change_debt", CHANGE_DEBT),
-    (1, CLUSTER_PREPAYMENT, ZCL_CMD_CREDIT_ADJUSTMENT): ("credit_adjustment", CREDIT_ADJUSTMENT),
-    (1, CLUSTER_PREPAYMENT, ZCL_CMD_SELECT_EMERGENCY_CREDIT):
+    (ZCL_FC_COMMAND, CLUSTER_PREPAYMENT, ZCL_CMD_CHANGE_DEBT): ("change_debt", CHANGE_DEBT),
+    (ZCL_FC_COMMAND, CLUSTER_PREPAYMENT, ZCL_CMD_CREDIT_ADJUSTMENT):
+        ("credit_adjustment", CREDIT_ADJUSTMENT),
+    (ZCL_FC_COMMAND, CLUSTER_PREPAYMENT, ZCL_CMD_SELECT_EMERGENCY_CREDIT):
         ("select_available_emergency_credit", SELECT_EMERGENCY_CREDIT),
+    (ZCL_FC_COMMAND, CLUSTER_PREPAYMENT, ZCL_CMD_CHANGE_PAYMENT_MODE):
+        ("change_payment_mode", CHANGE_PAYMENT_MODE),
+    (ZCL_FC_COMMAND | ZCL_FC_SERVER, CLUSTER_PREPAYMENT, ZCL_CMD_CHANGE_PAYMENT_MODE_RESPONSE):
+        ("change_payment_mode_response", CHANGE_PAYMENT_MODE_RESPONSE),
+    # general commands, either direction, any cluster
     (0, None, ZCL_CMD_DEFAULT_RESPONSE): ("default_response", DEFAULT_RESPONSE),
 }
 
@@ -120,6 +149,23 @@ def select_emergency_credit(command_issue_date_time=0, originating_device=0):
         originating_device=originating_device), "Select Emergency Credit")
 
 
+def change_payment_mode(provider_id, issuer_event_id, implementation_date_time,
+                        proposed_payment_control_configuration, cut_off_value=0):
+    return _build(CHANGE_PAYMENT_MODE, dict(
+        provider_id=provider_id, issuer_event_id=issuer_event_id,
+        implementation_date_time=implementation_date_time,
+        proposed_payment_control_configuration=proposed_payment_control_configuration,
+        cut_off_value=cut_off_value), "Change Payment Mode")
+
+
+def change_payment_mode_response(friendly_credit, friendly_credit_calendar_id,
+                                 emergency_credit_limit, emergency_credit_threshold):
+    return _build(CHANGE_PAYMENT_MODE_RESPONSE, dict(
+        friendly_credit=friendly_credit, friendly_credit_calendar_id=friendly_credit_calendar_id,
+        emergency_credit_limit=emergency_credit_limit,
+        emergency_credit_threshold=emergency_credit_threshold), "Change Payment Mode Response")
+
+
 def default_response(command_id, status):
     return _build(DEFAULT_RESPONSE, dict(command_id=command_id, status=status),
                   "Default Response")
@@ -144,8 +190,8 @@ def build_gbz(components, frame_control=ZCL_FC_COMMAND):
 
 def parse_zcl_payload(frame_control, cluster_id, command_id, payload, base=0):
     """(name, fields dict) for a known ZCL command, or (None, None)."""
-    key = (frame_control & 0x03, cluster_id, command_id)
-    known = ZCL_PAYLOADS.get(key) or ZCL_PAYLOADS.get((key[0], None, command_id))
+    known = (ZCL_PAYLOADS.get((frame_control & (ZCL_FC_TYPE | ZCL_FC_SERVER), cluster_id, command_id))
+             or ZCL_PAYLOADS.get((frame_control & ZCL_FC_TYPE, None, command_id)))
     if not known:
         return None, None
     name, con = known

@@ -219,7 +219,8 @@ def test_parse_every_rtds_file_with_zaz1_keys(capsys):
 @needs_shared
 def test_wrap_cli_rtds(capsys):
     k = SHARED / "gbcs" / "keys"
-    for f in sorted((SHARED / "gbcs" / "rtds").glob("*/*_SUCCESS_COMMAND_GBCS.HEX")):
+    # every COMMAND, critical (Signed Pre-Command) or not (signature length 00)
+    for f in sorted((SHARED / "gbcs" / "rtds").glob("*/*_COMMAND_GBCS.HEX")):
         command = bytes.fromhex(f.read_text().strip())
         m = codec.parse_message(command)
         rc, out, err = run(capsys, "wrap", "--acb-key", str(k / "90b3d51f30000002-ka.key"),

@@ -11,10 +11,11 @@ import sqlite3
 import struct
 
 import pytest
+import rtdsref
 
 from gbmeter import dcc, paths
 from gbmeter.dcc import duis, srxml
-from gbmeter.gbcs import crypto, keys
+from gbmeter.gbcs import codec, crypto, keys
 from gbmeter.gbcs import pki as testpki
 from gbmeter.errors import UserError
 
@@ -166,14 +167,27 @@ def test_now_parsing():
 
 @needs_shared
 def test_rtds_precommands_from_duis():
-    files = sorted((SHARED / "gbcs" / "duis").glob("*.XML"))
-    assert files
-    for f in files:
-        uc, ref = f.name.split("_")[:2]
-        expected = (SHARED / "gbcs" / "rtds" / f"{ref}_{uc}" /
-                    f"{uc}_{ref}_SUCCESS_PRECOMMAND_GBCS.HEX").read_text().strip()
-        got = dcc.transform(duis.read_request(f), "2015-01-01T00:00:00Z")
-        assert got.hex().upper() == expected, f.name
+    """Every DUIS request the project supports transforms into the RTDS PRECOMMAND
+    made from it, byte for byte (a non-critical one: the COMMAND's APDU up to its
+    content, as it has no PRECOMMAND file); the others are refused as not supported."""
+    checked = []
+    for f in rtdsref.duis_requests():
+        try:
+            req = duis.read_request(f)
+        except UserError as e:
+            assert "not supported" in str(e), f.name
+            continue
+        got = dcc.transform(req, "2015-01-01T00:00:00Z")
+        pre = rtdsref.rtds_for(f, "PRECOMMAND")
+        if pre is not None:
+            want = bytes.fromhex(pre.read_text().strip())
+        else:
+            cmd = rtdsref.rtds_for(f, "COMMAND")
+            assert cmd is not None, f"no RTDS message for {f.name}"
+            want = codec.parse_message(bytes.fromhex(cmd.read_text().strip()))["precommand"]
+        assert got.hex().upper() == want.hex().upper(), f.name
+        checked.append(f.name)
+    assert checked
 
 
 # --- anomaly detection ----------------------------------------------------------------------
@@ -543,15 +557,25 @@ def test_correlate_undecodable_content(pki):
 
 @needs_shared
 def test_correlate_rtds_commands_with_zaz1_keys():
+    """Every critical RTDS Command whose request the project supports correlates with
+    it (signature valid with the ZAZ1 Supplier key); the ERROR Command of the pair was
+    made for another counter and differs there only."""
     folder = keys.KeyFolder(SHARED / "gbcs" / "keys")
-    for f in sorted((SHARED / "gbcs" / "duis").glob("*.XML")):
-        uc, ref = f.name.split("_")[:2]
-        d = SHARED / "gbcs" / "rtds" / f"{ref}_{uc}"
-        command = bytes.fromhex((d / f"{uc}_{ref}_SUCCESS_COMMAND_GBCS.HEX").read_text().strip())
-        c = dcc.correlate(duis.read_request(f), command, folder=folder,
-                          now="2015-01-01T00:00:00Z")
+    checked = []
+    for f in rtdsref.duis_requests():
+        try:
+            req = duis.read_request(f)
+        except UserError:
+            continue            # not supported: test_rtds_precommands_from_duis
+        success = rtdsref.rtds_for(f, "COMMAND")
+        if rtdsref.rtds_for(f, "PRECOMMAND") is None:
+            continue            # non-critical: nothing for the Supplier to sign
+        command = bytes.fromhex(success.read_text().strip())
+        c = dcc.correlate(req, command, folder=folder, now="2015-01-01T00:00:00Z")
         assert c.correlates and c.signature == "valid", (f.name, c.text())
-        # the ERROR Command of the pair was made for another counter
-        error = bytes.fromhex((d / f"{uc}_{ref}_ERROR_COMMAND_GBCS.HEX").read_text().strip())
-        c = dcc.correlate(duis.read_request(f), error, folder=folder)
-        assert [x["field"] for x in c.differences] == ["counter"], (f.name, c.text())
+        error = success.with_name(success.name.replace("_SUCCESS_", "_ERROR_"))
+        if error.exists():
+            c = dcc.correlate(req, bytes.fromhex(error.read_text().strip()), folder=folder)
+            assert [x["field"] for x in c.differences] == ["counter"], (f.name, c.text())
+        checked.append(f.name)
+    assert checked

@@ -5,6 +5,7 @@ RTDS tests read ../shared at run time and skip when it is absent."""
 import struct
 
 import pytest
+import rtdsref
 
 from gbmeter.gbcs import codec
 from gbmeter import paths
@@ -308,8 +309,13 @@ def test_unknown_content_is_raw():
 
 def test_critical_alert_content():
     content = b"\x01\x09\x00\x8f\x3d" + struct.pack(">I", 86400)
-    d = codec.decode_content(codec.MSG_ALERT_CRITICAL, content)
-    assert d["alert_code"] == "8F3D" and d["date_time_utc"] == "2000-01-02T00:00:00Z"
+    for code in (codec.MSG_ALERT_CRITICAL, codec.MSG_ALERT_NON_CRITICAL):
+        d = codec.decode_content(code, content)
+        assert d["format"] == "gbz-alert"
+        assert d["alert_code"] == "8F3D" and d["date_time_utc"] == "2000-01-02T00:00:00Z"
+    # the same bytes in a Response are no alert, and no GBZ either (0 components)
+    with pytest.raises(codec.DecodeError):
+        codec.decode_content(0x0075, content)
 
 
 def test_parse_hex():
@@ -335,34 +341,45 @@ def test_load_usecases_is_the_firmware_table():
 
 @needs_shared
 def test_rtds_every_file_parses_and_content_decodes():
-    files = rtds_files()
-    assert len(files) >= 38
-    for f in files:
-        m = codec.parse_message(rtds(f))
+    """Every RTDS file, implemented use case or not, parses at the GBCS layer with no
+    exception: its wrapping matches its kind, its content decodes as far as the codecs
+    know it (unknown payloads come back as raw bytes), and a Response mirrors its
+    Command. (Signatures and MACs: tests/host/gbcs/test_crypto.py.)"""
+    refs = rtdsref.messages()
+    assert refs
+    for r in refs:
+        m = r.msg
         d = codec.decode_content(m["message_code"], m["content"], m["content_offset"])
-        assert d["format"] != "unknown", f.name
-        if "_COMMAND_" in f.name:
-            assert m["mac"] is not None and m["signature"] is not None and m["cra"] == 1
-        if "PRECOMMAND" in f.name:
-            assert m["signature_length"] is None and m["mac"] is None
-        if "RESPONSE" in f.name:
-            assert m["cra"] == 2 and m["signature"] is not None
-            cmd = codec.parse_message(rtds(f.with_name(f.name.replace("RESPONSE", "COMMAND"))))
-            assert m["counter"] == cmd["counter"]
-            assert m["message_code"] == cmd["message_code"]
-            assert m["originator"] == cmd["recipient"]
+        assert d["format"] != "unknown", r.name
+        critical = m["signature_length"] == 64
+        if r.kind == "COMMAND":
+            assert m["mac"] is not None and m["cra"] == 1, r.name
+        if r.kind == "PRECOMMAND":
+            assert m["signature_length"] is None and m["mac"] is None, r.name
+        if r.kind in ("RESPONSE", "ALERT"):
+            assert m["cra"] == (2 if r.kind == "RESPONSE" else 3), r.name
+            # critical: signed, no MAC header; non-critical: MAC'd, signature length 00
+            assert (m["mac"] is None) == critical, r.name
+            assert critical or m["signature_length"] == 0, r.name
+        if r.kind == "RESPONSE":
+            cmd = rtdsref.sibling(r, "COMMAND").msg
+            assert m["counter"] == cmd["counter"] and m["message_code"] == cmd["message_code"]
+            assert m["originator"] == cmd["recipient"] and m["recipient"] == cmd["originator"]
+            assert (cmd["signature_length"] == 64) == critical, r.name
 
 
 @needs_shared
 def test_rtds_precommand_content_rebuilds_byte_for_byte():
+    """The PRECOMMANDs of the use cases the project implements, rebuilt from their
+    decoded fields with the codec's builders."""
     builders = {"change_debt": codec.change_debt, "credit_adjustment": codec.credit_adjustment,
-                "select_available_emergency_credit": codec.select_emergency_credit}
-    n = 0
-    for f in rtds_files():
-        if "PRECOMMAND" not in f.name:
+                "select_available_emergency_credit": codec.select_emergency_credit,
+                "change_payment_mode": codec.change_payment_mode}
+    checked = []
+    for r in rtdsref.messages():
+        if r.kind != "PRECOMMAND" or not rtdsref.implemented(r):
             continue
-        data = rtds(f)
-        m = codec.parse_apdu(data)
+        m = r.msg
         d = codec.decode_content(m["message_code"], m["content"])
         if d["format"] == "gbz":
             comps = []
@@ -374,22 +391,27 @@ def test_rtds_precommand_content_rebuilds_byte_for_byte():
             specs = [(s["kind"], s["class_id"], codec.obis(s["obis"]), s["attribute_or_method"])
                      for s in d["specs"]]
             content = codec.build_access_request(d["invoke_id"], specs, d["data"])
-        assert content == m["content"], f.name
+        assert content == m["content"], r.name
         rebuilt = codec.build_apdu(m["cra"], m["counter"], m["originator"], m["recipient"],
                                    m["message_code"], content, None, m["date_time"])
-        assert rebuilt == data, f.name
-        n += 1
-    assert n == 12
+        assert rebuilt == r.data, r.name
+        checked.append(r.name)
+    assert checked
 
 
 @needs_shared
 def test_rtds_responses_rebuild():
-    for f in rtds_files():
-        if "RESPONSE" not in f.name:
+    """The Responses of the implemented debt, balance and emergency credit use cases
+    (Default Responses and Access-Responses) rebuilt from their decoded fields."""
+    checked = []
+    for r in rtdsref.messages():
+        if r.kind != "RESPONSE" or not rtdsref.implemented(r):
             continue
-        m = codec.parse_apdu(rtds(f))
+        m = r.msg
         d = codec.decode_content(m["message_code"], m["content"])
         if d["format"] == "gbz":
+            if any("default_response" not in c for c in d["components"]):
+                continue        # another ZCL response (e.g. Change Payment Mode Response)
             comps = [(c["cluster_id"], c["command_id"],
                       codec.default_response(c["default_response"]["command_id"],
                                              c["default_response"]["status"]),
@@ -397,8 +419,29 @@ def test_rtds_responses_rebuild():
             content = codec.build_gbz(comps, frame_control=codec.ZCL_FC_RESPONSE)
         else:
             content = codec.build_access_response(
-                d["invoke_id"], d["data"], [(r["kind"], r["result"]) for r in d["results"]])
-        assert content == m["content"], f.name
+                d["invoke_id"], d["data"], [(r_["kind"], r_["result"]) for r_ in d["results"]],
+                d["date_time"])
+        assert content == m["content"], r.name
+        checked.append(r.name)
+    assert checked
+
+
+@needs_shared
+def test_rtds_alert_layouts_follow_the_device():
+    """NOTES 2.3 against the four NA_G* files: the content follows the device (GSME:
+    GBZ; ESME: DLMS data-notification), the wrapping the category."""
+    seen = set()
+    for r in rtdsref.messages():
+        if r.kind != "ALERT":
+            continue
+        m = r.msg
+        d = codec.decode_content(m["message_code"], m["content"])
+        device = "gsme" if "ZigBee" in r.use_case else "esme"
+        assert d["format"] == ("gbz-alert" if device == "gsme" else "dlms-data-notification")
+        assert d["alert_code"] == r.name.split("_")[2], r.name
+        assert codec.alert_code(m["message_code"], m["content"]) == int(d["alert_code"], 16)
+        seen.add((device, m["message_code"]))
+    assert seen
 
 
 @needs_shared

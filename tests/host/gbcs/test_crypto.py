@@ -4,6 +4,7 @@ run time; the RTDS tests read ../shared at run time and skip when it is absent."
 import hashlib
 
 import pytest
+import rtdsref
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -162,54 +163,58 @@ def _keys():
 
 
 @needs_shared
-def test_rtds_wrap_every_success_command_byte_for_byte():
-    acb = crypto.load_private_key(_keys() / "90b3d51f30000002-ka.key")
-    n = 0
-    for f in _rtds():
-        if not f.name.endswith("_SUCCESS_COMMAND_GBCS.HEX"):
+def test_rtds_every_command_wraps_byte_for_byte():
+    """Every COMMAND in RTDS, critical or not: the ACB's MAC header and MAC rebuilt from
+    its APDU; where a PRECOMMAND exists, the APDU is it + 40 + the Supplier's signature."""
+    acb = crypto.load_private_key(rtdsref.key(rtdsref.ACB, "ka", private=True))
+    checked = []
+    for r in rtdsref.messages():
+        if r.kind != "COMMAND":
             continue
-        command = _hex(f)
-        pre = _hex(f.with_name(f.name.replace("_COMMAND_", "_PRECOMMAND_")))
-        sig = codec.parse_message(command)["signature"]
-        meter = _keys() / (codec.parse_apdu(pre)["recipient"].hex() + "-ka.pem")
-        assert crypto.wrap(acb, meter, pre + b"\x40" + sig) == command, f.name
-        n += 1
-    assert n == 6
+        meter_ka = rtdsref.key(r.msg["recipient"].hex(), "ka")
+        assert crypto.wrap_with_z(crypto.ecdh(acb, meter_ka), r.msg["apdu"]) == r.data, r.name
+        pre = rtdsref.sibling(r, "PRECOMMAND")
+        if pre is not None:
+            assert crypto.wrap(acb, meter_ka, pre.data + b"\x40" + r.msg["signature"]) == r.data
+        checked.append(r.name)
+    assert checked
 
 
 @needs_shared
 def test_rtds_every_signature_verifies_with_the_right_key_only():
-    supplier = crypto.load_public_key(_keys() / "90b3d51f30010000-ds.pem")
-    other = crypto.load_public_key(_keys() / "90b3d51f30030000-ds.pem")
-    n = 0
-    for f in _rtds():
-        m = codec.parse_message(_hex(f))
+    """Every signed RTDS message verifies with its originator's DS certificate (the
+    Supplier for Commands, the meter for Responses and Alerts) and with no other."""
+    other = crypto.load_public_key(rtdsref.key(rtdsref.OTHER_SUPPLIER, "ds"))
+    checked = []
+    for r in rtdsref.messages():
+        m = r.msg
         if m["signature"] is None:
             continue
-        signer = _keys() / (m["originator"].hex() + "-ds.pem")
         if m["cra"] == 1:
-            assert m["originator"].hex() == "90b3d51f30010000"
-        assert crypto.verify_apdu(signer, _hex(f)), f.name
-        wrong = other if m["cra"] != 1 else crypto.load_public_key(
-            _keys() / (m["recipient"].hex() + "-ds.pem"))
-        assert not crypto.verify_apdu(wrong, _hex(f)), f.name
-        if m["cra"] == 1:
-            assert crypto.verify_apdu(supplier, _hex(f))
-        n += 1
-    assert n == 25
+            assert m["originator"].hex() == rtdsref.SUPPLIER, r.name
+        assert crypto.verify_apdu(rtdsref.key(m["originator"].hex(), "ds"), r.data), r.name
+        wrong = other if m["cra"] != 1 else rtdsref.key(m["recipient"].hex(), "ds")
+        assert not crypto.verify_apdu(wrong, r.data), r.name
+        checked.append(r.name)
+    assert checked
 
 
 @needs_shared
-def test_rtds_command_macs_and_non_critical_alert_mac():
-    acb = crypto.load_private_key(_keys() / "90b3d51f30000002-ka.key")
-    for f in _rtds():
-        m = codec.parse_message(_hex(f))
-        if m["mac"] is None or m["cra"] != 1:
+def test_rtds_every_mac_verifies_with_the_right_keys_only():
+    """Every MAC'd RTDS message: a Command's MAC is the ACB's (ACB KA with the meter's
+    KA); a Response's or Alert's is the meter's (meter KA with the Supplier's KA)."""
+    acb = crypto.load_private_key(rtdsref.key(rtdsref.ACB, "ka", private=True))
+    sup = crypto.load_private_key(rtdsref.key(rtdsref.SUPPLIER, "ka", private=True))
+    checked = []
+    for r in rtdsref.messages():
+        m = r.msg
+        if m["mac"] is None:
             continue
-        assert crypto.check_mac_keys(acb, _keys() / (m["recipient"].hex() + "-ka.pem"), _hex(f))
-    alert = _hex(next(f for f in _rtds() if "GNCA" in f.name))
-    sup_ka = crypto.load_private_key(_keys() / "90b3d51f30010000-ka.key")
-    m = codec.parse_message(alert)
-    meter_ka = _keys() / (m["originator"].hex() + "-ka.pem")
-    assert crypto.check_mac_keys(sup_ka, meter_ka, alert)
-    assert not crypto.check_mac_keys(acb, meter_ka, alert)
+        if m["cra"] == 1:
+            right, wrong, meter = acb, sup, m["recipient"].hex()
+        else:
+            right, wrong, meter = sup, acb, m["originator"].hex()
+        assert crypto.check_mac_keys(right, rtdsref.key(meter, "ka"), r.data), r.name
+        assert not crypto.check_mac_keys(wrong, rtdsref.key(meter, "ka"), r.data), r.name
+        checked.append(r.name)
+    assert checked

@@ -13,6 +13,9 @@ from gbmeter.dcc.duis import (
     DEVICES, NS, REGISTERS, RESET_DEBT_REGISTER, _q, register_name, request_id)
 
 
+SCHEMA_VERSION = "5.4"      # the DUIS schema the requests follow (required by its XSD)
+
+
 def _sub(parent, name, text=None):
     el = ET.SubElement(parent, _q(name))
     if text is not None:
@@ -22,7 +25,7 @@ def _sub(parent, name, text=None):
 
 def _request_xml(originator, target, counter, ref, variant, build_body):
     ET.register_namespace("sr", NS)
-    root = ET.Element(_q("Request"))
+    root = ET.Element(_q("Request"), {"schemaVersion": SCHEMA_VERSION})
     h = _sub(root, "Header")
     _sub(h, "RequestID", request_id(originator, target, counter))
     _sub(h, "CommandVariant", 4)

@@ -2,6 +2,14 @@
 # signed critical Alert when it refuses a Command, and a MAC'd non-critical Alert for
 # an event such as Debt Collection Completed. envelope.Security loads this module for
 # one call and drops it again, so a board serving good Commands holds none of it.
+# The wrapping follows the category, the content follows the device, as in
+# rtds/NA_GCA-ZigBee, NA_GCA-DLMS, NA_GNCA-ZigBee and NA_GNCA-DLMS:
+#   critical (1000)      General-Signing APDU signed by the meter, no MAC header
+#   non-critical (1001)  MAC header, signature length 00, MAC of the meter's and the
+#                        Supplier's KA keys
+#   GSME content (GBZ)   01 09 | 00 | alert code (2) | UTC seconds since 2000 (4)
+#   ESME content (DLMS)  0F | invoke id (4) | 00 | 02 02 | 12 alert code (2)
+#                        | 09 0C COSEM date-time (12)
 # Each uses up one value of the meter's alert counter (st["alert_ctr"]); the caller
 # commits the state.
 import struct
@@ -13,35 +21,44 @@ import gbcsmac
 import usecases
 
 _CRA_ALERT = const(3)
+_INVOKE = const(0x20000000)   # invoke-id-and-priority of RTDS; low 24 bits: the counter
 
 
 def critical(sec, st, code):
     """Security.critical_alert: a signed critical Alert (message code 1000) to the
     Supplier; unsigned from a meter not yet provisioned (no key to sign with)."""
     st["alert_ctr"] += 1
-    content = struct.pack(">BBBHI", 0x01, 0x09, 0, code, st["clock"])
+    ctr = st["alert_ctr"]
     key = st["keys"]["ds"] if "keys" in st else None
     return envelope.build_apdu(
-        _CRA_ALERT, st["alert_ctr"], bytes.fromhex(st["id"]),
+        _CRA_ALERT, ctr, bytes.fromhex(st["id"]),
         bytes.fromhex(envelope._lowest(st, usecases.SUPPLIER) or "00" * 8),
-        usecases.ALERT_CRITICAL, content, key and bytes.fromhex(key))
+        usecases.ALERT_CRITICAL, content(st, code, ctr), key and bytes.fromhex(key))
 
 
 def non_critical(sec, st, code):
-    """Security.non_critical_alert: a MAC'd non-critical Alert (message code 1001, DLMS
-    data-notification with the alert code and a COSEM date-time) for the Supplier."""
+    """Security.non_critical_alert: a MAC'd non-critical Alert (message code 1001) for
+    the Supplier; only the APDU, unwrapped, when there is no Supplier KA key to MAC
+    with."""
     st["alert_ctr"] += 1
     ctr = st["alert_ctr"]
     sup = envelope._lowest(st, usecases.SUPPLIER)
-    content = (struct.pack(">BI", 0x0F, 0x20000000 | (ctr & 0xFFFFFF))
-               + b"\x00\x02\x02\x12" + struct.pack(">H", code) + b"\x09\x0c"
-               + cosem_datetime(st["clock"]))
     apdu = envelope.build_apdu(_CRA_ALERT, ctr, bytes.fromhex(st["id"]),
                                bytes.fromhex(sup or "00" * 8), usecases.ALERT_NON_CRITICAL,
-                               content)
+                               content(st, code, ctr))
     if sup is None or "ka" not in st["anchors"][sup]:
         return apdu
     return gbcsmac.wrap(sec._z(st, sup), apdu)
+
+
+def content(st, code, ctr):
+    """The content of alert `code` with alert counter ctr, in the device's own
+    protocol whatever the category: GBZ on a GSME, a DLMS data-notification (invoke
+    id from the counter) on an ESME; both carry the meter's clock."""
+    if st["device"] == "gsme":
+        return struct.pack(">BBBHI", 0x01, 0x09, 0, code, st["clock"])
+    return (struct.pack(">BIBBBBH", 0x0F, _INVOKE | (ctr & 0xFFFFFF), 0, 2, 2, 0x12, code)
+            + b"\x09\x0c" + cosem_datetime(st["clock"]))
 
 
 def cosem_datetime(t):

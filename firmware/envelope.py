@@ -196,9 +196,9 @@ class Security:
         return _alerts().critical(self, st, code)
 
     def non_critical_alert(self, st, code):
-        """A MAC'd non-critical Alert (message code 1001, DLMS data-notification with
-        the alert code and a COSEM date-time) for the Supplier; uses up one alert
-        counter value too."""
+        """A MAC'd non-critical Alert (message code 1001) for the Supplier; uses up
+        one alert counter value too. Either category's content is the device's own:
+        GBZ on a GSME, a DLMS data-notification on an ESME (alerts.py)."""
         return _alerts().non_critical(self, st, code)
 
 

@@ -56,6 +56,11 @@ def encode(ftype, seq, payload, flags=FINAL):
     return body + struct.pack(">I", zlib.crc32(body[2:]))
 
 
+def nak_reason(payload):
+    """The text of a NAK frame's payload (reason code, then text)."""
+    return payload[1:].decode(errors="replace") if payload else "?"
+
+
 class Frame:
     __slots__ = ("type", "flags", "seq", "payload")
 
@@ -138,8 +143,12 @@ class Link:
             self._fill(deadline)
 
     # -- requests ---------------------------------------------------------------
-    def request(self, ftype, payload, timeout=None):
-        """Send one request; return every frame of its answer, the FINAL one last."""
+    def request(self, ftype, payload, timeout=None, naks=False):
+        """Send one request; return every frame of its answer, the FINAL one last.
+        A NAK raises LinkError, or with `naks` ends the answer as its last frame."""
+        if len(payload) > MAX_PAYLOAD:
+            raise LinkError(f"{len(payload)} bytes do not fit in one link frame (at most "
+                            f"{MAX_PAYLOAD}): nothing was sent")
         self.seq = (self.seq + 1) & 0xFF
         seq = self.seq
         self.write(encode(ftype, seq, payload))
@@ -157,8 +166,10 @@ class Link:
             if f.seq != seq:
                 continue  # a stale answer to an earlier request
             if f.type == T_NAK:
-                reason = f.payload[1:].decode(errors="replace") if f.payload else "?"
-                raise LinkError(f"{self.port} rejected the frame: {reason}")
+                if naks:
+                    frames.append(f)
+                    return frames
+                raise LinkError(f"{self.port} rejected the frame: {nak_reason(f.payload)}")
             frames.append(f)
             if f.final:
                 return frames
@@ -182,9 +193,10 @@ class Link:
     def ping(self, timeout=None):
         return self.diag("ping", timeout=timeout)
 
-    def gbcs(self, command, timeout=None):
-        """Send a GBCS COMMAND; returns the answer frames (alerts, then Response or alert)."""
-        return self.request(T_GBCS, command, timeout)
+    def gbcs(self, command, timeout=None, naks=False):
+        """Send a GBCS COMMAND; returns the answer frames (alerts, then Response or
+        alert; with `naks`, a NAK frame ends them instead of raising LinkError)."""
+        return self.request(T_GBCS, command, timeout, naks)
 
     def release(self, timeout=None):
         """Ask the firmware to stop serving and hand the stream back to the REPL."""

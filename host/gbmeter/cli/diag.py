@@ -50,9 +50,11 @@ def run(args):
         req = {"at": args.at, "status": args.status}
     with Link(args.port) as link:
         reply = link.diag(args.op, **req)
-    alerts = [frame_alert_code(raw) for raw in reply.pop("alerts", [])]
+    frames = reply.pop("alerts", [])
+    alerts = [frame_alert_code(raw) for raw in frames]
     reply.pop("ok", None)
     reply["alerts"] = alerts
+    reply["alert_messages"] = [raw.hex() for raw in frames]  # exactly as received
     if args.json:
         print(json.dumps(reply))
     else:

@@ -7,6 +7,7 @@ import json
 from gbmeter.cli._common import read_hex_arg
 from gbmeter.gbcs import codec, crypto
 from gbmeter.errors import UserError
+from gbmeter.supplier.session import saved_meter, saved_meter_key, state_folder
 
 ROLE_NOTE = "Supplier for Commands, the meter for Responses and Alerts"
 
@@ -16,8 +17,10 @@ def register(sub):
         "parse", help="decode a GBCS message (hex or file of hex) into a tree or JSON",
         description="Decode a GBCS message: MAC header, General-Signing APDU, GBZ/ZCL or "
                     "DLMS content. With --keys, check the signature (" + ROLE_NOTE + ") "
-                    "and the MAC (ACB and meter KA keys for Commands; meter KA certificate "
-                    "and Supplier KA private key for non-critical alerts).")
+                    "and the MAC (ACB and meter KA keys for Commands; meter KA key "
+                    "and Supplier KA private key for non-critical alerts). A meter's keys "
+                    "are the ones it made when provisioned with this folder (saved in "
+                    "its state folder, meters/<id>.json), else its certificates.")
     p.add_argument("message", metavar="HEX|FILE", help="hex string, a file holding hex, or -")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--keys", metavar="DIR", help="key folder (ZAZ1 naming) to check "
@@ -42,47 +45,102 @@ def _kind(m):
     return "UNKNOWN"
 
 
-def _checks(m, folder):
-    """(signature_valid, mac_valid, notes) with the key folder, None where absent or
-    no key."""
+class TrustedKeys:
+    """What `parse --keys DIR` checks with: the folder's certificates and private
+    keys, and the public keys each meter made at provisioning, which the host saved
+    in the folder's state folder (meters/<id>.json, as the sending verbs use them).
+    An emulated meter makes its own key pairs, so a certificate of the same system
+    title (ZAZ1's test meters) is not its key: the provisioned key is tried first,
+    then the certificate, and a message is valid when either verifies it (the RTDS
+    messages of ZAZ1's own meters stay valid after a virtual meter took the title)."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.state = state_folder(folder.path)
+
+    def party(self, eui):
+        return self.folder.parties.get(eui)
+
+    def public(self, eui, usage):
+        """[(source, public key)] to try for a party's DS or KA key, best first."""
+        out = []
+        pub = saved_meter_key(self.state, eui, usage)
+        if pub is not None:
+            out.append(("provisioned", pub))
+        p = self.folder.parties.get(eui)
+        if p is not None and p.certs.get(usage):
+            out.append(("certificate", p.certs[usage].public_key()))
+        return out
+
+    def role_name(self, eui):
+        p = self.folder.parties.get(eui)
+        if p is not None:
+            return p.role_name
+        return "device" if saved_meter(self.state, eui) else None
+
+
+def _first(candidates, check):
+    """(True, source) for the first key that passes check, else (False, None)."""
+    for source, key in candidates:
+        if check(key):
+            return True, source
+    return False, None
+
+
+def _checks(m, trusted):
+    """(signature_valid, mac_valid, notes, sources) with the trusted keys, None where
+    absent or no key; sources names the key that verified each."""
     notes = []
     sig_ok = None
     mac_ok = None
-    if folder is None:
-        return sig_ok, mac_ok, notes
-    signer = folder.parties.get(m["originator"].hex())
+    sources = {}
+    if trusted is None:
+        return sig_ok, mac_ok, notes, sources
+    originator = m["originator"].hex()
+    recipient = m["recipient"].hex()
     if m["signature"] is not None:
-        if signer is None or signer.ds_pub is None:
-            notes.append(f"no DS certificate for originator {_title(m['originator'])}")
+        pubs = trusted.public(originator, "ds")
+        if not pubs:
+            notes.append(f"no DS key (certificate or provisioned) for originator "
+                         f"{_title(m['originator'])}")
         else:
-            sig_ok = crypto.verify(signer.ds_pub, m["signed_part"], m["signature"])
+            sig_ok, sources["signature_key"] = _first(
+                pubs, lambda pub: crypto.verify(pub, m["signed_part"], m["signature"]))
     if m["mac"] is not None:
         if m["cra"] == codec.CRA_COMMAND:
-            # ACB KA private key with the meter's (recipient's) KA certificate
-            meter = folder.parties.get(m["recipient"].hex())
-            acbs = [p for p in folder.by_role("acb") if p.ka_priv is not None]
-            if meter is None or meter.ka_pub is None:
-                notes.append(f"no KA certificate for recipient {_title(m['recipient'])}")
+            # ACB KA private key with the meter's (recipient's) KA key
+            pubs = trusted.public(recipient, "ka")
+            acbs = [p for p in trusted.folder.by_role("acb") if p.ka_priv is not None]
+            if not pubs:
+                notes.append(f"no KA key (certificate or provisioned) for recipient "
+                             f"{_title(m['recipient'])}")
             elif not acbs:
                 notes.append("no ACB KA private key")
             else:
-                mac_ok = any(crypto.check_mac_keys(a.ka_priv, meter.ka_pub, m["message"])
-                             for a in acbs)
+                mac_ok, sources["mac_key"] = _first(
+                    pubs, lambda pub: any(crypto.check_mac_keys(a.ka_priv, pub, m["message"])
+                                          for a in acbs))
         else:
-            # a meter's MAC'd alert: its KA certificate and the recipient's KA private key
-            meter = signer
-            remote = folder.parties.get(m["recipient"].hex())
-            if meter is None or meter.ka_pub is None:
-                notes.append(f"no KA certificate for originator {_title(m['originator'])}")
+            # a meter's MAC'd alert: its KA key and the recipient's KA private key
+            pubs = trusted.public(originator, "ka")
+            remote = trusted.party(recipient)
+            if not pubs:
+                notes.append(f"no KA key (certificate or provisioned) for originator "
+                             f"{_title(m['originator'])}")
             elif remote is None or remote.ka_priv is None:
                 notes.append(f"no KA private key for recipient {_title(m['recipient'])}")
             else:
-                mac_ok = crypto.check_mac_keys(remote.ka_priv, meter.ka_pub, m["message"])
-    return sig_ok, mac_ok, notes
+                mac_ok, sources["mac_key"] = _first(
+                    pubs, lambda pub: crypto.check_mac_keys(remote.ka_priv, pub, m["message"]))
+    return sig_ok, mac_ok, notes, sources
 
 
 def decode(data, folder=None):
-    """The JSON-ready description of one message (raises codec.DecodeError)."""
+    """The JSON-ready description of one message (raises codec.DecodeError).
+    `folder`: a KeyFolder, or TrustedKeys (a KeyFolder is taken with its state
+    folder's provisioned meter keys)."""
+    if folder is not None and not isinstance(folder, TrustedKeys):
+        folder = TrustedKeys(folder)
     m = codec.parse_message(data)
     m["message"] = data
     try:
@@ -90,7 +148,7 @@ def decode(data, folder=None):
     except codec.DecodeError as e:
         payload = {"format": "unknown", "raw": m["content"],
                    "decode_error": f"content does not parse: {e}"}
-    sig_ok, mac_ok, notes = _checks(m, folder)
+    sig_ok, mac_ok, notes, sources = _checks(m, folder)
     out = {
         "kind": _kind(m),
         "message_code": m["message_code"],
@@ -111,8 +169,8 @@ def decode(data, folder=None):
     }
     if folder is not None:
         for key in ("originator", "recipient"):
-            p = folder.parties.get(m[key].hex())
-            out[f"{key}_role"] = p.role_name if p else None
+            out[f"{key}_role"] = folder.role_name(m[key].hex())
+        out.update(sources)
     if notes:
         out["key_notes"] = notes
     return codec.to_json(out)
@@ -172,6 +230,11 @@ def _validity(v):
     return {True: "valid", False: "INVALID", None: "not checked"}[v]
 
 
+def _source(source):
+    return {"provisioned": " with the key the meter made at provisioning",
+            "certificate": " with its certificate's key"}.get(source, "")
+
+
 def render(d):
     lines = []
     uc = f" {d['use_case']}" if d["use_case"] else ""
@@ -191,13 +254,14 @@ def render(d):
         lines.append(f"  {k}: {v}" + (f" ({role})" if role else ""))
     lines.append(f"  content: {d['content_length']} bytes")
     if d["signature"] is not None:
-        lines.append(f"  signature: {d['signature']} ({_validity(d['signature_valid'])})")
+        lines.append(f"  signature: {d['signature']} ({_validity(d['signature_valid'])})"
+                     f"{_source(d.get('signature_key'))}")
     elif d["kind"] == "PRECOMMAND":
         lines.append("  signature: none (a PRECOMMAND ends after the content)")
     else:
         lines.append("  signature: none (length 00)")
     if d["mac"] is not None:
-        lines.append(f"mac: {d['mac']} ({_validity(d['mac_valid'])})")
+        lines.append(f"mac: {d['mac']} ({_validity(d['mac_valid'])}){_source(d.get('mac_key'))}")
     payload = dict(d["payload"])
     fmt = payload.pop("format", "unknown")
     lines.append(f"payload ({fmt}):")

@@ -1,4 +1,12 @@
-"""gbmeter send: send a raw GBCS COMMAND and check the answer."""
+"""gbmeter send: send a GBCS COMMAND and check the answer; with --raw, any bytes.
+
+Without --raw, only a COMMAND for the meter on the port is sent: a MAC header and a
+General-Signing APDU with CRA 01, addressed to the meter's id, for a use case of its
+device type (supplier.session.refuse_unfit); anything else is refused, nothing sent
+(exit 1; exit 4 when the meter does not know the use case). With --raw the bytes go
+to the meter exactly as given, with no check on the host, and the meter's answer is
+reported: alert codes, a NAK's reason or the Response (checked when what was sent is
+a Command; otherwise "cannot tell", never a success)."""
 
 import json
 
@@ -9,12 +17,17 @@ from gbmeter.supplier.session import Session, describe
 
 
 def register(sub):
-    p = sub.add_parser("send", help="send a COMMAND (hex or file) and verify the Response")
+    p = sub.add_parser("send", help="send a COMMAND (hex or file) and verify the Response",
+                       description=__doc__.split("\n\n", 1)[1])
     p.add_argument("command", metavar="HEX|FILE")
     p.add_argument("--port", required=True)
     p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
     p.add_argument("--supplier")
     add_force(p)
+    p.add_argument("--raw", action="store_true",
+                   help="deliver the bytes exactly as given, with no host-side check "
+                        "(negative testing: truncated, garbage, a PRECOMMAND, a Response), "
+                        "and report what the meter answered")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -23,6 +36,6 @@ def run(args):
     command = read_hex_arg(args.command)
     s = Session(args.keys, args.supplier)
     with Link(args.port) as link:
-        result = s.send(link, command, args.force)
+        result = s.send(link, command, args.force, raw=args.raw)
     print(json.dumps(result) if args.json else describe(result))
     return 0 if result["ok"] else 2

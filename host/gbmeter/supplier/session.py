@@ -21,7 +21,7 @@ from pathlib import Path
 from gbmeter.gbcs import codec, crypto, keys, pki
 from gbmeter import paths
 from gbmeter.errors import UserError
-from gbmeter.board.link import T_ALERT, T_RESPONSE
+from gbmeter.board.link import T_ALERT, T_NAK, T_RESPONSE, nak_reason
 
 SUPPLIER, NETWORK_OPERATOR, ACB = 2, 3, 4
 
@@ -52,17 +52,40 @@ def _writable(path):
     return bool(path.stat().st_mode & 0o222) and os.access(path, os.W_OK)
 
 
+def state_folder(keys_path):
+    """Where gbmeter keeps what it learns with a key folder (counters.json,
+    meters/<id>.json): the folder itself when writable, else
+    $GBMETER_HOME/state/<folder name>-<hash of its path>."""
+    kp = Path(keys_path).resolve()
+    if _writable(kp):
+        return kp
+    tag = hashlib.sha256(str(kp).encode()).hexdigest()[:8]
+    return home() / "state" / f"{kp.name}-{tag}"
+
+
+def saved_meter(state, meter_id):
+    """What provisioning saved for a meter in a state folder (None if nothing)."""
+    f = Path(state) / "meters" / f"{keys.normalise_title(meter_id)}.json"
+    if f.exists():
+        return json.loads(f.read_text())
+    return None
+
+
+def saved_meter_key(state, meter_id, usage):
+    """The DS or KA public key a meter made at provisioning, as saved in a state
+    folder, or None."""
+    rec = saved_meter(state, meter_id)
+    if rec and usage in rec:
+        return crypto.load_public_key(bytes.fromhex("04" + rec[usage]))
+    return None
+
+
 class Session:
     def __init__(self, keys_dir=None, supplier=None, acb=None):
         self.keys = open_keys(Path(keys_dir) if keys_dir else None)
         self.supplier = self.keys.pick(SUPPLIER, supplier)
         self.acb_eui = acb
-        kp = self.keys.path.resolve()
-        if _writable(kp):
-            self.state = kp
-        else:
-            tag = hashlib.sha256(str(kp).encode()).hexdigest()[:8]
-            self.state = home() / "state" / f"{kp.name}-{tag}"
+        self.state = state_folder(self.keys.path)
         if self.supplier.ds_priv is None:
             raise UserError(f"no private signing key for Supplier {self.supplier.eui} "
                             f"in {self.keys.path}")
@@ -75,10 +98,7 @@ class Session:
         return p
 
     def meter_record(self, meter_id):
-        f = self.state / "meters" / f"{keys.normalise_title(meter_id)}.json"
-        if f.exists():
-            return json.loads(f.read_text())
-        return None
+        return saved_meter(self.state, meter_id)
 
     def save_meter(self, meter_id, record):
         d = self.state / "meters"
@@ -87,9 +107,9 @@ class Session:
 
     def meter_key(self, meter_id, usage):
         """The meter's DS or KA public key: from provisioning, else its certificate."""
-        rec = self.meter_record(meter_id)
-        if rec and usage in rec:
-            return crypto.load_public_key(bytes.fromhex("04" + rec[usage]))
+        pub = saved_meter_key(self.state, meter_id, usage)
+        if pub is not None:
+            return pub
         eui = keys.normalise_title(meter_id)
         party = self.keys.parties.get(eui)
         if party and party.certs.get(usage):
@@ -132,19 +152,26 @@ class Session:
         a = codec.parse_apdu(signed)
         return self.wrap(signed, a["recipient"].hex()), a
 
-    def send(self, link, command, force=False):
+    def send(self, link, command, force=False, raw=False):
         """Send a COMMAND (MAC-headed bytes) and check the answer. Returns the result
-        dict of `gbmeter send --json`. A use case the meter's profile does not know
-        is refused before anything is sent, unless forced."""
+        dict of `gbmeter send --json`. Bytes that are not a COMMAND for the meter on
+        `link` (refuse_unfit) are refused before anything is sent, and so is a use
+        case the meter's profile does not know, unless forced. `raw` sends the bytes
+        exactly as given, with no check at all, and reports what the meter answered
+        (raw_answer)."""
+        if raw:
+            return raw_answer(self, command, link.gbcs(command, naks=True))
         try:
             msg = codec.parse_message(command)
         except codec.DecodeError as e:
-            raise UserError(f"not a GBCS COMMAND: {e}") from None
-        apdu = msg.get("apdu", msg)
+            raise UserError(f"not a GBCS COMMAND: {e}. Nothing was sent ({RAW_HINT})") from None
+        hello = link.ping()
+        row = refuse_unfit(hello, msg)
         if not force:
-            refuse_unknown(link, apdu)
+            from gbmeter import profiles
+            profiles.check_known(hello, row)
         frames = link.gbcs(command)
-        return check_answer(self, apdu, frames)
+        return check_answer(self, msg["apdu"], frames, command)
 
 
 def outcome(message_code, content):
@@ -177,14 +204,19 @@ def frame_alert_code(payload):
     return "%04X" % code if code is not None else "?"
 
 
-def check_answer(session, cmd_apdu, frames):
-    """Turn the frames answering a Command into the result of `send --json`."""
+def check_answer(session, cmd_apdu, frames, command=None):
+    """Turn the frames answering a Command into the result of `send --json`:
+    `command` (the bytes sent, when given), `response` and `alert_messages` (every
+    alert frame) in hex, exactly as on the wire, besides what they mean."""
     cmd = codec.parse_apdu(cmd_apdu)
     meter_id = cmd["recipient"].hex()
     result = {"ok": False, "use_case": codec.use_case_name(cmd["message_code"]),
               "counter": cmd["counter"], "meter": meter_id}
+    if command is not None:
+        result["command"] = bytes(command).hex()
     alerts = [frame_alert_code(f.payload) for f in frames if f.type == T_ALERT]
     result["alerts"] = alerts
+    result["alert_messages"] = [f.payload.hex() for f in frames if f.type == T_ALERT]
     last = frames[-1]
     if last.type == T_ALERT:
         result["alert"] = alerts[-1]
@@ -200,12 +232,17 @@ def check_answer(session, cmd_apdu, frames):
     except codec.DecodeError as e:
         result["reason"] = f"the Response does not decode: {e}"
         return result
-    pub = session.meter_key(meter_id, "ds")
-    sig_ok = crypto.verify_apdu(pub, resp)
-    result["signature_valid"] = sig_ok
     problems = []
-    if not sig_ok:
-        problems.append("the Response's signature does not verify with the meter's key")
+    try:
+        pub = session.meter_key(meter_id, "ds")
+    except UserError as e:   # the answer is still reported, but not called a success
+        sig_ok = None
+        problems.append(f"the Response's signature was not checked: {e}")
+    else:
+        sig_ok = crypto.verify_apdu(pub, resp)
+        if not sig_ok:
+            problems.append("the Response's signature does not verify with the meter's key")
+    result["signature_valid"] = sig_ok
     if r["cra"] != 2:
         problems.append("CRA flag is not Response")
     if r["counter"] != cmd["counter"]:
@@ -225,9 +262,118 @@ def check_answer(session, cmd_apdu, frames):
     return result
 
 
+RAW_HINT = "`gbmeter send --raw` delivers any bytes as given, for negative testing"
+
+
+def _kind(msg):
+    if msg["cra"] == codec.CRA_COMMAND:
+        if msg["mac"] is not None:
+            return "a COMMAND"
+        return "a Signed Pre-Command" if msg["signature"] is not None else "a PRECOMMAND"
+    return {codec.CRA_RESPONSE: "a Response", codec.CRA_ALERT: "an Alert"}.get(
+        msg["cra"], f"a message with CRA flag {msg['cra']:02X}")
+
+
+def refuse_unfit(hello, msg):
+    """Refuse (UserError; nothing is sent) a parsed message (codec.parse_message)
+    that is not a COMMAND for the meter that answered `hello` (ping): a MAC header
+    and a General-Signing APDU with CRA 01 (exit 1), addressed to this meter
+    (recipient = its id; exit 1), for a use case of its device type in
+    firmware/usecases.py (exit 4), signed when the use case is critical (exit 1).
+    Sent anyway, each would only make the meter alert and count towards 8F60.
+    Returns the use case's row."""
+    kind = _kind(msg)
+    if kind != "a COMMAND":
+        extra = ""
+        if kind in ("a PRECOMMAND", "a Signed Pre-Command"):
+            extra = (": the Supplier signs a PRECOMMAND and the ACB wraps it in a MAC "
+                     "header (`gbmeter wrap`)")
+        raise UserError(f"this is {kind}, not a COMMAND (a MAC header and a General-Signing "
+                        f"APDU with CRA 01){extra}. Nothing was sent ({RAW_HINT})")
+    meter_id = hello.get("id") or ""
+    recipient = msg["recipient"].hex()
+    if recipient != meter_id.lower():
+        who = f"meter {meter_id}" if meter_id else "an unprovisioned meter"
+        raise UserError(f"the COMMAND is addressed to {recipient}, but the port has {who}. "
+                        f"Nothing was sent ({RAW_HINT})")
+    code = msg["message_code"]
+    row = codec.load_usecases().find(code)
+    device = (hello.get("device") or "?").upper()
+    if row is None:
+        raise UserError(f"message code {code:04X} is not a use case of any gbmeter meter "
+                        f"(firmware/usecases.py): the {device} would refuse it (8F1E). "
+                        f"Nothing was sent ({RAW_HINT})", exit_code=4)
+    if row[2].upper() != device:
+        raise UserError(f"{row[1]} ({code:04X}) is an {row[2].upper()} use case and the meter "
+                        f"{meter_id} is a {device}: it would refuse it (8F1E). Nothing was "
+                        f"sent ({RAW_HINT})", exit_code=4)
+    if row[3] and msg["signature"] is None:
+        raise UserError(f"{row[1]} is critical and this COMMAND carries no Supplier "
+                        f"signature. Nothing was sent ({RAW_HINT})")
+    return row
+
+
+def raw_answer(session, command, frames):
+    """The result of `send --raw`: what the meter answered bytes sent exactly as given
+    (frames may end with a NAK). When they parse as a Command and the meter answered
+    a Response, it is checked as check_answer checks one (ok true only if it
+    verifies). A Response to anything else cannot be checked against what was sent:
+    ok is None (cannot tell), never true."""
+    try:
+        msg = codec.parse_message(command)
+    except codec.DecodeError:
+        msg = None
+    last = frames[-1]
+    if msg is None:
+        sent = f"{len(command)} bytes that are not a GBCS message"
+    else:
+        sent = (f"{_kind(msg)} ({codec.use_case_name(msg['message_code']) or 'message code'}"
+                f" {msg['message_code']:04X}, counter {msg['counter']}), {len(command)} bytes")
+    if msg is not None and msg["cra"] == codec.CRA_COMMAND and last.type == T_RESPONSE:
+        result = check_answer(session, msg["apdu"], frames, command)
+        result.update(raw=True, sent=sent)
+        return result
+    result = {"ok": False, "raw": True, "sent": sent, "use_case": None, "counter": None,
+              "meter": None}
+    if msg is not None:
+        result.update(use_case=codec.use_case_name(msg["message_code"]), counter=msg["counter"])
+        if msg["cra"] == codec.CRA_COMMAND:
+            result["meter"] = msg["recipient"].hex()
+    result["command"] = bytes(command).hex()
+    alert_frames = [f.payload for f in frames if f.type == T_ALERT]
+    result["alerts"] = [frame_alert_code(p) for p in alert_frames]
+    result["alert_messages"] = [p.hex() for p in alert_frames]
+    if last.type == T_NAK:
+        result["nak"] = nak_reason(last.payload)
+        result["reason"] = f"the meter rejected the frame: {result['nak']}"
+    elif last.type == T_ALERT:
+        result["alert"] = result["alerts"][-1]
+        result["reason"] = f"the meter refused it with alert {', then '.join(result['alerts'])}"
+    elif last.type == T_RESPONSE:
+        resp = last.payload
+        result["response"] = resp.hex()
+        result["ok"] = None
+        result["reason"] = ("the meter answered with a Response, but what was sent is not "
+                            "a Command to check it against: cannot tell whether it succeeded")
+        try:
+            r = codec.parse_apdu(resp)
+            result["meter"] = result["meter"] or r["originator"].hex()
+            result["signature_valid"] = crypto.verify_apdu(
+                session.meter_key(r["originator"].hex(), "ds"), resp)
+        except (codec.DecodeError, UserError) as e:
+            result["reason"] += f" (the Response's signature was not checked: {e})"
+    else:
+        result["reason"] = "the meter answered with something that is not a Response"
+    return result
+
+
 def describe(result):
     """Plain words for a send result."""
     head = f"{result.get('use_case') or 'Command'} #{result.get('counter')} to {result.get('meter')}: "
+    if result.get("raw"):
+        head = f"sent raw, {result.get('sent')}: "
+    if result["ok"] is None:
+        return head + "CANNOT TELL: " + result.get("reason", "unknown")
     if result["ok"]:
         parts = ", ".join(f"{r['part']} {r['status']}" for r in result.get("results", []))
         return head + f"success, Response signature verified ({parts})"

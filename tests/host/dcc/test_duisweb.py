@@ -1,0 +1,130 @@
+"""The DUIS service's parts without meters: every message it builds is valid DUIS 5.4
+once signed, the outbox's once-only rules, the request header reader, E20."""
+
+import pytest
+
+from gbmeter.dcc import duisxml, outbox, schema, srxml, xmlsig
+from gbmeter.dcc.web import DuisService, Meter, listen_address, parse_sim
+from gbmeter.errors import UserError
+
+SUP = bytes.fromhex("90b3d51f30010000")
+GSME = bytes.fromhex("00db1234567890a1")
+
+
+@pytest.fixture(scope="module")
+def duis_dir():
+    from gbmeter import paths
+    s = paths.shared()
+    if s is None or not (s / "duis" / "xsd").is_dir():
+        pytest.skip("../shared/duis is absent: DUIS schemas and XML keys not available")
+    return s / "duis"
+
+
+def header(register="time1", counter=42):
+    root = xmlsig.parse(srxml.reset_debt_xml(SUP, GSME, counter, register).encode())
+    return duisxml.read_header(root)
+
+
+def test_read_header():
+    h = header()
+    assert h.request_id == "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A1:42"
+    assert h.response_id == "00-DB-12-34-56-78-90-A1:90-B3-D5-1F-30-01-00-00:42"
+    assert (h.originator, h.target, h.counter, h.command_variant) == (
+        SUP.hex(), GSME.hex(), 42, 4)
+    assert (h.service_reference, h.service_reference_variant, h.body) == (
+        "2.3", "2.3.1", "ResetDebtRegister")
+    text = srxml.reset_debt_xml(SUP, GSME, 1, "time1")
+    for bad in (text.replace(":1<", ":x<"), text.replace("<sr:CommandVariant>4",
+                                                         "<sr:CommandVariant>12"),
+                text.replace("<sr:ServiceReference>2.3</sr:ServiceReference>", ""),
+                text.replace(":1<", ":18446744073709551616<")):
+        with pytest.raises(xmlsig.XmlError):
+            duisxml.read_header(xmlsig.parse(bad.encode()))
+
+
+def test_every_message_built_is_valid_duis_once_signed(duis_dir):
+    trust = xmlsig.TrustStore(duis_dir / "xmlsign")
+    schemas = schema.load(duis_dir / "xsd")
+    dcc = trust.signer()
+    h = header()
+    upd = duisxml.read_header(xmlsig.parse(srxml.update_debt_xml(
+        SUP, GSME, 5, "gsme", 1, 2, 3, 4, {"rate": 1}, {"rate": 2}).encode()))
+    rid = f"{duisxml.DCC_EUI}:{duisxml.eui(SUP)}:1700000000000"
+    msgs = {
+        "I99": duisxml.ack(h), "E12": duisxml.ack(upd, "E12"),
+        "precommand": duisxml.precommand(h, b"\xdf\x09\x01"),
+        "response": duisxml.service_response(h.request_id, "2.3", "2.3.1", b"\xdf\x09\x02"),
+        "E21": duisxml.error_response(upd.request_id, "2.3", "2.3", "E21"),
+        "alert": duisxml.device_alert("00-DB-12-34-56-78-90-A1:90-B3-D5-1F-30-01-00-00:7",
+                                      0x8F1E, b"\xdf\x09\x03"),
+        "inventory": duisxml.inventory(upd, [{"id": GSME.hex(), "device": "gsme",
+                                              "profile": "smets2", "firmware": "0.1"}]),
+    }
+    for choice in duisxml.AD1_CHOICES:
+        msgs[choice] = duisxml.quarantined(rid, choice, h.request_id, 3)
+    for name, root in msgs.items():
+        signed = xmlsig.sign(root, dcc)
+        parsed = xmlsig.parse(signed)
+        want = "extended" if name in ("I99", "precommand", "response") else "official"
+        assert schemas.validate(parsed) == want, name
+        assert xmlsig.verify(signed, trust).signer is dcc
+    with pytest.raises(ValueError):
+        duisxml.quarantined(rid, "ADSomethingElse", h.request_id, 1)
+
+
+def test_date_time_has_milliseconds():
+    import datetime
+    t = datetime.datetime(2022, 7, 22, 9, 37, 56, 134567, tzinfo=datetime.timezone.utc)
+    assert duisxml.date_time(t) == "2022-07-22T09:37:56.134Z"
+
+
+def test_outbox_once_only(tmp_path):
+    box = outbox.Outbox(tmp_path)
+    h = header(counter=10)
+    box.add_request(h, "GCS04a", b"<x/>", b"\xdf\x01", 123)
+    with pytest.raises(outbox.Replay):          # the counter must rise
+        box.add_request(header(counter=10), "GCS04a", b"<x/>", b"\xdf\x01", 123)
+    with pytest.raises(outbox.Replay):
+        box.take_counter(SUP.hex(), 9)
+    with pytest.raises(outbox.NoRequest):
+        box.accept("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A1:11", GSME.hex(), b"\xdf")
+    cmd = box.accept(h.request_id, GSME.hex(), b"\xdf\x02")
+    with pytest.raises(outbox.Replay):          # accepted once
+        box.accept(h.request_id, GSME.hex(), b"\xdf\x02")
+    box.set_state(cmd, "released", {"release": True}, expect="received")
+    with pytest.raises(outbox.Replay):          # only from the state named
+        box.set_state(cmd, "sending", expect="received")
+    box.set_state(cmd, "sending", expect="released")
+    box.set_state(cmd, "done", outgoing=[(h.response_id, "Response", b"<a/>")])
+    box.queue([(h.response_id, "Response", b"<b/>")])       # the same ResponseID: kept once
+    rows = box.due()
+    assert [(r["response_id"], r["xml"]) for r in rows] == [(h.response_id, b"<a/>")]
+    box.failed(rows[0]["id"], "HTTP 503", 60)
+    assert box.due() == []
+    box.close()
+    again = outbox.Outbox(tmp_path)                         # survives a restart
+    assert again.command(cmd)["state"] == "done"
+    assert again.messages()[0]["attempts"] == 1 and again.messages()[0]["state"] == "pending"
+    assert again.last_counter(SUP.hex()) == 10
+    a, b = again.dcc_counter(), again.dcc_counter()
+    assert b > a
+
+
+def test_a_port_that_does_not_open_is_e20(tmp_path):
+    svc = DuisService.__new__(DuisService)
+    svc.meter_timeout = 1.0
+    m = Meter("00db1234567890a1", "gsme", str(tmp_path / "no-such-port"))
+    kind, reason = svc._exchange(m, b"\xdd")
+    assert kind == "E20" and "no-such-port" in reason
+
+
+def test_option_parsing():
+    assert parse_sim("gsme") == ("gsme", None, None)
+    assert parse_sim("esme:00-DB-12-34-56-78-90-B0:smets2-pre") == (
+        "esme", "00db1234567890b0", "smets2-pre")
+    assert listen_address("127.0.0.1:0") == ("127.0.0.1", 0)
+    for bad in ("water", "gsme:xyz", "gsme:00db1234567890a1:p:q"):
+        with pytest.raises(UserError):
+            parse_sim(bad)
+    with pytest.raises(UserError):
+        listen_address("8079")

@@ -23,6 +23,7 @@ from simboards import GBMETER
 pytestmark = pytest.mark.e2e
 
 GSME, ESME, PRE = "00db1234567890a1", "00db1234567890a0", "00db1234567890b1"
+STRANGER = bytes.fromhex("90b3d51f30050000")    # an XML certificate, no GBCS party
 FUELS = {"gsme": GSME, "esme": ESME}
 REC = {"gsme": ({"rate": 50000, "period": "DAILY"}, {"rate": 50000, "period": "HOURLY"}),
        "esme": ({"rate": 3, "period": "DAILY", "price_scale": -1},
@@ -45,7 +46,8 @@ def world(duis, shared, tmp_path_factory):
     xml_keys.mkdir()
     for f in (duis / "xmlsign").iterdir():
         (xml_keys / f.name).symlink_to(f)
-    make_xml_cert(xml_keys, SECOND_SUPPLIER.hex(), duis / "xmlsign" / f"{xmlsig.DEFAULT_DCC_KEY}.pem")
+    for who in (SECOND_SUPPLIER, STRANGER):
+        make_xml_cert(xml_keys, who.hex(), duis / "xmlsign" / f"{xmlsig.DEFAULT_DCC_KEY}.pem")
     loop = LoopThread()
     trust = xmlsig.TrustStore(xml_keys)
     schemas = schema.load(duis / "xsd")
@@ -314,6 +316,12 @@ def test_bad_input_duis_codes(world):
     # a second Supplier is not the meter's
     assert w.signed_step("serviceT", sign(reset(w, ESME, sender=SECOND_SUPPLIER)),
                          SECOND_SUPPLIER)["code"] == "E4"
+    # the body names the other fuel
+    elec_to_gas = srxml.update_debt_xml(SUPPLIER, bytes.fromhex(GSME), w.next(), "esme", 1, 2, 3,
+                                        4, *REC["esme"])
+    assert w.signed_step("serviceT", sign(elec_to_gas))["code"] == "E11"
+    # a User the DCC has no GBCS party for
+    assert w.signed_step("serviceT", sign(reset(w, GSME, sender=STRANGER)), STRANGER)["code"] == "E1"
     # CV / SRV: a CV 5 whose SRV is not its CV 4's
     xml = reset(w, GSME)
     pre = _precommand(w, xml)

@@ -473,3 +473,42 @@ def test_user_endpoint_down_then_back(world):
         assert w.received(rid, 20)["code"] == "I0"
     time.sleep(1.0)
     assert not any(w.listener.duplicates.get(rid) for rid in rids)
+
+
+def _gb(*args):
+    return subprocess.run([GBMETER, *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+def test_adt_verbs_and_quarantine_release_discard(world):
+    """Thresholds set with `gbmeter dcc adt` apply to the running service at once; a
+    held Signed Pre-Command released with `gbmeter dcc quarantine release` reaches its
+    meter, a discarded one never does."""
+    w = world
+    d = w.work / "dcc"
+    from gbmeter.dcc.anomaly import DEFAULT_CONFIG
+    try:
+        r = _gb("dcc", "adt", "--dcc-dir", d, "threshold", "ECS07a", "--limit", 0, "--window", 60)
+        assert r.returncode == 0, r.stderr
+        held = []
+        for reg in ("time1", "time2"):
+            steps = w.send(reset(w, ESME, reg))
+            assert [s["code"] for s in steps] == ["I0", "I99"]
+            rid = steps[0]["reply"]["request_id"]
+            assert wait_until(lambda: any((m.get("quarantined") or {}).get("request_id") == rid
+                                          for m in w.listener.messages.values()), 20)
+            held.append(rid)
+        listed = json.loads(_gb("dcc", "quarantine", "--dcc-dir", d, "list", "--json").stdout)
+        ids = {q["request_id"]: q["id"] for q in listed}
+        assert set(held) <= set(ids)
+        assert _gb("dcc", "adt", "--dcc-dir", d, "threshold", "ECS07a", "--remove").returncode == 0
+        assert _gb("dcc", "quarantine", "--dcc-dir", d, "release", ids[held[0]]).returncode == 0
+        assert _gb("dcc", "quarantine", "--dcc-dir", d, "discard", ids[held[1]]).returncode == 0
+        r = _gb("dcc", "quarantine", "--dcc-dir", d, "release", ids[held[1]])
+        assert r.returncode == 1 and "not quarantined" in r.stderr
+        got = w.received(duisxml.response_id(held[0]))
+        a, ok = meter_response(w, got["gbcs_payload"], ESME)
+        assert ok and a["counter"] == int(held[0].split(":")[2])
+        time.sleep(1.5)
+        assert duisxml.response_id(held[1]) not in w.listener.messages
+    finally:
+        _adt(w, DEFAULT_CONFIG)

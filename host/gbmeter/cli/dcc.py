@@ -1,13 +1,20 @@
 """gbmeter dcc: the DCC's front door. `gbmeter dcc serve` runs the DUIS web service
 (gbmeter.dcc.web) with virtual or real meters behind it; `gbmeter dcc outbox` shows
-what it has sent and still holds."""
+what it has sent and still holds; `gbmeter dcc adt` sets the anomaly detection
+thresholds and limits (adt.json, read on every check, so a running service applies a
+change at once); `gbmeter dcc quarantine` lists, releases or discards the Signed
+Pre-Commands it holds (a running service sends a released one within half a second)."""
 
+import argparse
 import asyncio
 import json
+import os
 
 from gbmeter.dcc import xmlsig
-from gbmeter.dcc.anomaly import Dcc
-from gbmeter.dcc.outbox import Outbox
+from gbmeter.dcc.anomaly import DEFAULT_CONFIG, LIMIT_KEYS, Dcc, check_config
+from gbmeter.dcc.outbox import Outbox, Replay
+from gbmeter.errors import UserError
+from gbmeter.gbcs import codec
 
 
 def register(sub):
@@ -60,7 +67,121 @@ def register(sub):
     o.add_argument("--dcc-dir", metavar="DIR")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=run_outbox)
+    a = ds.add_parser("adt", help="anomaly detection thresholds and limits (a running "
+                                  "service applies changes at once)")
+    a.add_argument("--dcc-dir", metavar="DIR")
+    acts = a.add_subparsers(dest="adt_verb", metavar="ACTION")
+    sh = acts.add_parser("show", help="the thresholds and limits in force")
+    sh.add_argument("--json", action="store_true")
+    sh.set_defaults(func=run_adt_show)
+    th = acts.add_parser("threshold", help="set (or --remove) a volume threshold: at most "
+                                           "LIMIT Commands of USE_CASE (or *) per User in "
+                                           "WINDOW seconds")
+    th.add_argument("use_case", metavar="USE_CASE|*")
+    th.add_argument("--limit", type=int)
+    th.add_argument("--window", type=int, metavar="SECONDS", default=3600)
+    th.add_argument("--remove", action="store_true")
+    th.set_defaults(func=run_adt_threshold)
+    li = acts.add_parser("limit", help="set a value limit of the GSME packet inspection "
+                                       "(" + ", ".join(LIMIT_KEYS) + ")")
+    li.add_argument("name", choices=LIMIT_KEYS)
+    li.add_argument("value", type=int)
+    li.set_defaults(func=run_adt_limit)
+    a.set_defaults(func=lambda args: (a.print_help(), 2)[1])
+    q = ds.add_parser("quarantine", help="Signed Pre-Commands the service holds: list, "
+                                         "release (sent to the meter) or discard")
+    q.add_argument("--dcc-dir", metavar="DIR")
+    qa = q.add_subparsers(dest="q_verb", metavar="ACTION")
+    ql = qa.add_parser("list")
+    ql.add_argument("--json", action="store_true")
+    ql.set_defaults(func=run_q_list)
+    for name, helptext in (("release", "send it to its meter"), ("discard", "never send it")):
+        qx = qa.add_parser(name, help=helptext)
+        qx.add_argument("id", type=int, help="the command id (`gbmeter dcc quarantine list`)")
+        qx.set_defaults(func=run_q_change, action=name)
+    q.set_defaults(func=lambda args: (q.print_help(), 2)[1])
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _dcc_dir(args):
+    return getattr(args, "dcc_dir", None)
+
+
+def _write_config(d, cfg):
+    """adt.json rewritten whole or not at all, checked first."""
+    checked = check_config(cfg)
+    out = {"about": DEFAULT_CONFIG["about"], **checked}
+    d.path.mkdir(parents=True, exist_ok=True)
+    tmp = d.config_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, d.config_path)
+    return out
+
+
+def run_adt_show(args):
+    d = Dcc(_dcc_dir(args))
+    cfg = d.config()
+    if args.json:
+        print(json.dumps({"file": str(d.config_path), **cfg}))
+        return 0
+    print(f"{d.config_path}:")
+    for t in cfg["thresholds"]:
+        print(f"  threshold {t['use_case']:7} at most {t['limit']} per User in "
+              f"{t['window_seconds']} s")
+    for k, v in cfg["gcs04_limits"].items():
+        print(f"  limit {k} {v}")
+    return 0
+
+
+def run_adt_threshold(args):
+    d = Dcc(_dcc_dir(args))
+    cfg = d.config()
+    rest = [t for t in cfg["thresholds"] if t["use_case"] != args.use_case]
+    if args.remove:
+        if len(rest) == len(cfg["thresholds"]):
+            raise UserError(f"no threshold for {args.use_case} in {d.config_path}")
+    else:
+        if args.limit is None:
+            raise UserError("give --limit N (or --remove)")
+        if args.use_case != "*" and codec.load_usecases().by_name(args.use_case) is None:
+            raise UserError(f"{args.use_case} is not a use case this DCC knows")
+        rest.append({"use_case": args.use_case, "limit": args.limit,
+                     "window_seconds": args.window})
+    _write_config(d, dict(cfg, thresholds=rest))
+    return run_adt_show(argparse.Namespace(dcc_dir=_dcc_dir(args), json=False))
+
+
+def run_adt_limit(args):
+    d = Dcc(_dcc_dir(args))
+    cfg = d.config()
+    _write_config(d, dict(cfg, gcs04_limits=dict(cfg["gcs04_limits"], **{args.name: args.value})))
+    return run_adt_show(argparse.Namespace(dcc_dir=_dcc_dir(args), json=False))
+
+
+def run_q_list(args):
+    box = Outbox(Dcc(_dcc_dir(args)).path)
+    rows = box.quarantined()
+    if args.json:
+        print(json.dumps([{k: (v.hex() if isinstance(v, bytes) else v) for k, v in r.items()}
+                          for r in rows]))
+        return 0
+    if not rows:
+        print("no Signed Pre-Command held")
+    for r in rows:
+        why = "; ".join((r["verdict"] or {}).get("reasons") or [])
+        print(f"{r['id']:5}  {r['use_case']:7} {r['request_id']}  {why}")
+    return 0
+
+
+def run_q_change(args):
+    box = Outbox(Dcc(_dcc_dir(args)).path)
+    try:
+        getattr(box, args.action)(args.id)
+    except Replay:
+        raise UserError(f"command {args.id} is not quarantined (`gbmeter dcc quarantine list`)")
+    print(f"command {args.id} " + ("released: the service sends it to its meter"
+                                   if args.action == "release" else "discarded: never sent"))
+    return 0
 
 
 def run_serve(args):

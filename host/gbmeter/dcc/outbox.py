@@ -219,6 +219,19 @@ class Outbox:
                            (state, time.time(), command_id))
             self._queue(db, outgoing)
 
+    def quarantined(self):
+        """Commands held by anomaly detection, with their requests."""
+        return [dict(c, use_case=self.request(c["request_id"])["use_case"])
+                for c in self.commands("quarantined")]
+
+    def release(self, command_id):
+        """A quarantined command goes to its meter (the running service picks it up)."""
+        self.set_state(command_id, "released", expect="quarantined")
+
+    def discard(self, command_id):
+        """A quarantined command is never sent."""
+        self.set_state(command_id, "discarded", expect="quarantined")
+
     # --- the outbox ---------------------------------------------------------------------------
 
     def _queue(self, db, outgoing):

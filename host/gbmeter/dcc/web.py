@@ -176,6 +176,7 @@ class DuisService:
         self.pool = None
         self.wake = None
         self.stopping = False
+        self.queued = set()
 
     # --- meters ----------------------------------------------------------------------------
 
@@ -473,7 +474,7 @@ class DuisService:
     def _settle(self, cmd, request_id, verdict, meter, originator):
         if verdict["release"]:
             self.db.set_state(cmd, "released", verdict, expect="received")
-            meter.queue.put_nowait(cmd)
+            self._enqueue(meter, cmd)
             return
         choice = self._ad1_choice(verdict)
         rid = f"{duisxml.DCC_EUI}:{duisxml.eui(originator)}:{self.db.dcc_counter()}"
@@ -518,6 +519,7 @@ class DuisService:
         loop = asyncio.get_running_loop()
         while True:
             cmd_id = await meter.queue.get()
+            self.queued.discard(cmd_id)
             cmd = self.db.command(cmd_id)
             if cmd is None or cmd["state"] != "released":
                 continue
@@ -623,10 +625,25 @@ class DuisService:
             if verdict is None:
                 verdict = self.dcc.check(cmd["signed"]).as_json()
             self._settle(cmd["id"], rec["request_id"], verdict, meter, rec["originator"])
+        self._pick_up_released()
+
+    def _enqueue(self, meter, cmd_id):
+        if cmd_id not in self.queued:
+            self.queued.add(cmd_id)
+            meter.queue.put_nowait(cmd_id)
+
+    def _pick_up_released(self):
+        """Released commands not queued yet: after a restart, or released from the
+        quarantine by `gbmeter dcc quarantine release` while the service runs."""
         for cmd in self.db.commands("released"):
             meter = self.meters.get(cmd["meter"])
             if meter is not None:
-                meter.queue.put_nowait(cmd["id"])
+                self._enqueue(meter, cmd["id"])
+
+    async def _poll(self):
+        while True:
+            await asyncio.sleep(0.5)
+            self._pick_up_released()
 
     def _recorded_verdict(self, cmd, rec):
         """What anomaly detection recorded for a command before a restart, or None."""
@@ -664,7 +681,7 @@ class DuisService:
         await site.start()
         if self.port == 0:
             self.port = site._server.sockets[0].getsockname()[1]
-        self.tasks = [asyncio.create_task(self._deliver())]
+        self.tasks = [asyncio.create_task(self._deliver()), asyncio.create_task(self._poll())]
         self.tasks += [asyncio.create_task(self._meter_worker(m)) for m in self.meters.values()]
 
     async def stop(self):

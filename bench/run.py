@@ -9,7 +9,9 @@ with the collector off counts every big-integer temporary, megabytes per verify.
 Crypto figures come from bench_crypto.py (the firmware's own p256/gbcsmac modules in
 the unix port and under CPython, next to the ecdsa package and OpenSSL). The round
 trip is a signed GCS04a reset through a virtual board: build, sign, wrap on the host,
-frame, execute and commit on the meter, signed Response back, verified."""
+frame, execute and commit on the meter, signed Response back, verified. Flash figures
+(bytes and erases per accepted and per refused Command) come from bench_flash.py: the
+meter on littlefs over an emulated, counting flash chip in the unix port."""
 
 import json
 import statistics
@@ -22,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_crypto  # noqa: E402
+import bench_flash  # noqa: E402
 
 from gbmeter.gbcs import codec, pki  # noqa: E402
 from gbmeter.supplier.provision import provision  # noqa: E402
@@ -113,6 +116,7 @@ def main():
     results = bench_crypto.run()
     results.update(roundtrip())
     results.update(smallest_heap())
+    results.update(bench_flash.run())   # flash bytes per accepted / refused Command
     (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     width = max(len(k) for k in results)
     for k in sorted(results):

@@ -10,8 +10,15 @@
 #   GSME content (GBZ)   01 09 | 00 | alert code (2) | UTC seconds since 2000 (4)
 #   ESME content (DLMS)  0F | invoke id (4) | 00 | 02 02 | 12 alert code (2)
 #                        | 09 0C COSEM date-time (12)
-# Each uses up one value of the meter's alert counter (st["alert_ctr"]); the caller
-# commits the state.
+# Each uses up one value of the meter's alert counter (st["alert_ctr"], the Alert's
+# originator counter), which must never be used twice, across restarts and power
+# cuts too. Values are reserved RESERVE at a time so that refused Commands do not
+# each rewrite the state (flash wear): st["alert_resv"] is the highest value
+# reserved, and taking a value above it first moves it RESERVE values on. The
+# caller commits the state before the Alert leaves whenever alert_resv moved
+# (app.Meter._refuse); otherwise it need not commit at all. A meter starting from a
+# stored state skips past the reservation (app.Meter), so values up to alert_resv
+# that were used but not committed one by one are never used again.
 import struct
 
 from micropython import const
@@ -21,14 +28,16 @@ import gbcsmac
 import usecases
 
 _CRA_ALERT = const(3)
+# 64 refused Commands' worth: a refusal takes at most two values (its alert and, after
+# a run of them, 8F60), so refused Commands write the state at most once per 64.
+RESERVE = const(128)
 _INVOKE = const(0x20000000)   # invoke-id-and-priority of RTDS; low 24 bits: the counter
 
 
 def critical(sec, st, code):
     """Security.critical_alert: a signed critical Alert (message code 1000) to the
     Supplier; unsigned from a meter not yet provisioned (no key to sign with)."""
-    st["alert_ctr"] += 1
-    ctr = st["alert_ctr"]
+    ctr = take(st)
     key = st["keys"]["ds"] if "keys" in st else None
     return envelope.build_apdu(
         _CRA_ALERT, ctr, bytes.fromhex(st["id"]),
@@ -40,8 +49,7 @@ def non_critical(sec, st, code):
     """Security.non_critical_alert: a MAC'd non-critical Alert (message code 1001) for
     the Supplier; only the APDU, unwrapped, when there is no Supplier KA key to MAC
     with."""
-    st["alert_ctr"] += 1
-    ctr = st["alert_ctr"]
+    ctr = take(st)
     sup = envelope._lowest(st, usecases.SUPPLIER)
     apdu = envelope.build_apdu(_CRA_ALERT, ctr, bytes.fromhex(st["id"]),
                                bytes.fromhex(sup or "00" * 8), usecases.ALERT_NON_CRITICAL,
@@ -49,6 +57,16 @@ def non_critical(sec, st, code):
     if sup is None or "ka" not in st["anchors"][sup]:
         return apdu
     return gbcsmac.wrap(sec._z(st, sup), apdu)
+
+
+def take(st):
+    """The next alert counter value; moves the reservation on (st["alert_resv"]) when
+    the value lies beyond it, and then st must be committed before the value is used."""
+    ctr = st["alert_ctr"] + 1
+    if ctr > st.get("alert_resv", 0):
+        st["alert_resv"] = ctr + RESERVE - 1
+    st["alert_ctr"] = ctr
+    return ctr
 
 
 def content(st, code, ctr):

@@ -22,6 +22,10 @@ class Meter:
         self.last_error = None
         self.sec = envelope.Security()
         self.store = store
+        # Alert counter values up to the reservation may have gone out uncommitted
+        # (alerts.py): a meter starting from a stored state never uses them again.
+        if st.get("alert_resv", 0) > st["alert_ctr"]:
+            st["alert_ctr"] = st["alert_resv"]
         self.st = st
 
     def blink(self):
@@ -64,7 +68,12 @@ class Meter:
             self.sec.bad_run = 0
             codes.append(envelope.A_RUN)
         out = [(link.T_ALERT, self.sec.critical_alert(work, c)) for c in codes]
-        self.commit(work)  # the alert counter moved; nothing else did
+        # Only the alert counter moved: the state is written only when its reservation
+        # moved on (once per alerts.RESERVE values), and then before the alerts leave.
+        if work.get("alert_resv") != self.st.get("alert_resv"):
+            self.commit(work)
+        else:
+            self.st = work
         return out
 
     # -- diagnostics ----------------------------------------------------------------

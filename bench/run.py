@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import bench_crypto  # noqa: E402
+import bench_duis  # noqa: E402
 import bench_flash  # noqa: E402
 
 from gbmeter.gbcs import codec, pki  # noqa: E402
@@ -116,6 +117,7 @@ def main():
     results = bench_crypto.run()
     results.update(roundtrip())
     results.update(smallest_heap())
+    results.update(bench_duis.run())    # DUIS web service round trip and SRs per second
     results.update(bench_flash.run())   # flash bytes per accepted / refused Command
     (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     width = max(len(k) for k in results)

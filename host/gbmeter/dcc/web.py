@@ -70,7 +70,9 @@ METER_TIMEOUT = 10.0            # seconds a meter has to answer a Command
 
 
 def log(*parts):
-    print(time.strftime("%H:%M:%S"), *parts, file=sys.stderr, flush=True)
+    t = time.time()
+    print(time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}", *parts,
+          file=sys.stderr, flush=True)
 
 
 class Refusal(Exception):

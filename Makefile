@@ -8,7 +8,7 @@ PROFILE ?= smets2
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup test demo bench deploy clean
+.PHONY: setup test demo demo-duis bench deploy clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ test: setup
 
 demo: setup
 	$(GBMETER) demo --profile $(PROFILE)
+
+# the demo's job through the DCC's front door: signed DUIS over HTTP (gbmeter duis demo)
+demo-duis: setup
+	$(GBMETER) duis demo --profile $(PROFILE)
 
 bench: setup
 	$(PY) bench/run.py

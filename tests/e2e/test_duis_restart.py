@@ -104,3 +104,23 @@ def test_sigkill_mid_flight_and_restart(shared, tmp_path):
         assert extra >= 0 and extra % UNIT == 0, (device, held, ran)
         bits = {UNIT << i for i in range(PER_METER) if (extra // UNIT) >> i & 1}
         assert sum(bits) == extra and bits <= unknown, (device, held, ran, unknown)
+
+
+def test_duis_demo_runs_the_job_through_the_front_door(shared, tmp_path):
+    """`gbmeter duis demo` (make demo-duis): Update Debt and the three resets per meter
+    as signed DUIS over HTTP, each Service Response verified, registers read back."""
+    import subprocess
+    from simboards import GBMETER
+    env = dict(os.environ, GBMETER_HOME=str(tmp_path / "home"))
+    r = subprocess.run([GBMETER, "duis", "demo", "--keep", str(tmp_path / "demo")],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "duis demo: all done through the front door" in r.stdout
+    assert r.stdout.count("meter Response signature verified") == 8
+    rows = [line.split() for line in r.stdout.splitlines()
+            if line.split()[:1] in (["GSME"], ["ESME"]) and len(line.split()) == 5
+            and line.split()[1] in ("time1", "time2", "payment")]
+    assert len(rows) == 6 and all(int(f[4]) == 0 and int(f[3]) > 0 for f in rows)
+    r = subprocess.run([GBMETER, "duis", "demo", "--profile", "smets2-pre"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 1 and "does not know Reset Debt Register" in r.stderr

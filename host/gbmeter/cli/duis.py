@@ -65,7 +65,30 @@ def register(sub):
     lp.add_argument("--count", type=int, metavar="N", help="stop after N messages")
     _common(lp)
     lp.set_defaults(func=run_listen)
+    dm = ds.add_parser("demo", help="the demo's job through the front door: the DUIS service "
+                                    "with a virtual GSME and ESME, every request signed DUIS "
+                                    "over HTTP")
+    dm.add_argument("--profile", default="smets2", help="device profile of both meters")
+    dm.add_argument("--keep", metavar="DIR", help="keep the DCC folder and boards in DIR")
+    dm.add_argument("--keys", metavar="DIR", help="GBCS keys (default ../shared/gbcs/keys)")
+    dm.add_argument("--xml-keys", metavar="DIR",
+                    help="XML-signing keys (default ../shared/duis/xmlsign)")
+    dm.add_argument("--xsd", metavar="DIR",
+                    help="DUIS schemas (default ../shared/duis/xsd when present)")
+    dm.set_defaults(func=run_demo)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def run_demo(args):
+    from gbmeter import profiles
+    from gbmeter.cli import _frontdoor
+    from gbmeter.gbcs import codec
+    settings = profiles.settings(args.profile)
+    uc = codec.load_usecases()
+    if not all(profiles.knows(settings, uc.by_name(n)) for n in ("GCS04a", "ECS07a")):
+        raise UserError(f"a {args.profile} meter does not know Reset Debt Register: "
+                        f"`gbmeter demo --profile {args.profile}` shows what it does instead")
+    return _frontdoor.run(args)
 
 
 def _read(path):

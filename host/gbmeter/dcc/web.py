@@ -69,7 +69,12 @@ RETRY_MAX = 2.0                 # the longest wait between two tries
 METER_TIMEOUT = 10.0            # seconds a meter has to answer a Command
 
 
+QUIET = False                   # True: no log lines (the front-door demo prints its own)
+
+
 def log(*parts):
+    if QUIET:
+        return
     t = time.time()
     print(time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}", *parts,
           file=sys.stderr, flush=True)

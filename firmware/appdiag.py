@@ -6,6 +6,7 @@
 # (reply, extra frames); the working copy is committed whole unless the reply says
 # "_commit": False, and a ValueError / TypeError / KeyError changes nothing.
 import gc
+import os
 import sys
 
 import link
@@ -21,7 +22,10 @@ def d_ping(m, work, req):
     return {"_commit": False, "fw": VERSION, "board": m.cfg.get("name", "unknown"),
             "device": st["device"], "id": st["id"], "profile": st["profile"],
             "settings": st["settings"], "provisioned": "keys" in st,
-            "heap_free": gc.mem_free(), "platform": sys.platform}, ()
+            "heap_free": gc.mem_free(), "platform": sys.platform,
+            # can it make its own key pairs; does it take a seed (provision.py)
+            "entropy": bool(m.cfg.get("entropy", True) and hasattr(os, "urandom")),
+            "test_board": bool(m.cfg.get("test_board"))}, ()
 
 
 def _alerts(m, work, codes):

@@ -55,8 +55,11 @@ def pubkey(priv):
 
 
 def keypair(rand=None):
-    """A fresh (private 32 bytes, public 64 bytes); rand(n) gives n random bytes."""
-    rand = rand or os.urandom
+    """A fresh (private 32 bytes, public 64 bytes); rand(n) gives n random bytes,
+    os.urandom by default (a ValueError that says so where the port has none)."""
+    rand = rand or getattr(os, "urandom", None)
+    if rand is None:
+        raise ValueError("this board has no entropy source (no os.urandom): it cannot make key pairs")
     while True:
         priv = rand(32)
         d = int.from_bytes(priv, "big")

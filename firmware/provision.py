@@ -4,6 +4,8 @@
 # it for the call with none of the other diagnostics' code beside it.
 # Same shape as appdiag.py's d_* functions.
 import gc
+import hashlib
+import os
 
 import meter
 import onecall
@@ -24,6 +26,46 @@ def _anchors(req):
     return anchors
 
 
+def _seeded(seed):
+    # rand(n) from a seed: HMAC-SHA256 blocks keyed by SHA-256(seed), so the same
+    # seed makes the same key pairs.
+    key = hashlib.sha256(seed).digest()
+    n = [0]
+
+    def rand(k):
+        out = b""
+        while len(out) < k:
+            n[0] += 1
+            out += p256._hmac(key, b"gbmeter key pair", n[0].to_bytes(4, "big"))
+        return out[:k]
+    return rand
+
+
+def _entropy(cfg, req):
+    """rand(n) for the key pairs: the board's own os.urandom; on a board that
+    board.json marks as a test board, a seed (hex, 32 bytes or more) sent with the
+    provisioning, which a test board without an entropy source ("entropy": false)
+    needs. Anything else is a ValueError saying why, before anything changes."""
+    seed = req.get("seed")
+    if seed is not None:
+        if not cfg.get("test_board"):
+            raise ValueError("seed: only a test board takes key material from provisioning; "
+                             "this board makes its key pairs from its own entropy source")
+        try:
+            seed = bytes.fromhex(seed)
+        except (TypeError, ValueError):
+            seed = b""
+        if len(seed) < 32:
+            raise ValueError("seed: give at least 32 bytes, in hex")
+        return _seeded(seed)
+    rand = getattr(os, "urandom", None) if cfg.get("entropy", True) else None
+    if rand is None:
+        raise ValueError("this board has no entropy source, so it cannot make its own key pairs"
+                         + ("; provision it with a seed (a test board)" if cfg.get("test_board")
+                            else ""))
+    return rand
+
+
 def d_provision(m, work, req):
     """Identity, device profile, trust anchors and (by default, new) key pairs. The key
     pairs are made here on the meter, so the private keys never leave it. The profile
@@ -42,6 +84,10 @@ def d_provision(m, work, req):
     settings = profiles.settings(profile, overrides)   # checks profile and settings
     profiles = None  # the module's last reference: its code is free for the key pairs
     anchors = _anchors(req)
+    make = req.get("new_keys", True) or "keys" not in work
+    if not make and "seed" in req:
+        raise ValueError("seed: given, but the meter keeps its key pairs")
+    rand = _entropy(m.cfg, req) if make else None
     if device != work["device"] or mid != work["id"]:
         # A different meter: start from factory state, but never lower a counter.
         fresh = meter.new_state(device, mid, profile, overrides)  # checks device and id
@@ -56,10 +102,10 @@ def d_provision(m, work, req):
     # pairs (the heaviest part of the heaviest diagnostic); app.Meter.diag makes
     # them again for whichever anchors the meter ends up with.
     m.sec.forget()
-    if req.get("new_keys", True) or "keys" not in work:
+    if make:
         gc.collect()  # key generation needs the room the checks above used
-        ds, ds_pub = p256.keypair()
-        ka, ka_pub = p256.keypair()
+        ds, ds_pub = p256.keypair(rand)
+        ka, ka_pub = p256.keypair(rand)
         work["keys"] = {"ds": ds.hex(), "ka": ka.hex()}
         work["pub"] = {"ds": ds_pub.hex(), "ka": ka_pub.hex()}
     return {"id": work["id"], "device": work["device"], "profile": profile,

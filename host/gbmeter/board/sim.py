@@ -57,6 +57,9 @@ class VirtualBoard:
         self.port = None
         self._stop = threading.Event()
 
+    # What ends the REPL session at stop (after RELEASE): the unix port exits.
+    LEAVE = LEAVE_REPL
+
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
@@ -64,7 +67,7 @@ class VirtualBoard:
     # -- lifecycle ----------------------------------------------------------------
     def start(self):
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._exe = paths.micropython()
+        self._exe = self._prepare()
         m1, s1 = pty.openpty()
         tty.setraw(s1)  # no echo, no signals, no CR/LF mangling: bytes pass as they are
         m2, s2 = pty.openpty()
@@ -89,6 +92,10 @@ class VirtualBoard:
             self.stop()
             raise
         return self
+
+    def _prepare(self):
+        # What the board runs on: the unix port (qemu.QemuBoard builds its image).
+        return paths.micropython()
 
     def _spawn(self, console, *args):
         # The unix port on the console pty (a slave fd), in its own process group.
@@ -161,7 +168,7 @@ class VirtualBoard:
             try:
                 os.write(self._m1, encode(T_RELEASE, 0, b""))
                 time.sleep(0.2)
-                os.write(self._m1, LEAVE_REPL)
+                os.write(self._m1, self.LEAVE)
             except OSError:
                 pass
             try:

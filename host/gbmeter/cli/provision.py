@@ -29,6 +29,9 @@ def register(sub):
                         "`gbmeter profiles` lists them)")
     p.add_argument("--keep-keys", action="store_true",
                    help="keep the meter's existing key pairs instead of making new ones")
+    p.add_argument("--seed", metavar="HEX",
+                   help="a test board without an entropy source makes its key pairs from "
+                        "this seed (32 bytes or more; default: a fresh one from the host)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -37,7 +40,7 @@ def run(args):
     s = Session(args.keys, args.supplier, args.acb)
     with Link(args.port) as link:
         out = provision(s, link, args.device, args.id, args.acb, args.network_operator,
-                        args.profile, not args.keep_keys, profiles.parse_settings(args.setting))
+                        args.profile, not args.keep_keys, profiles.parse_settings(args.setting), args.seed)
     certs = out["certificates"]
     if args.json:
         print(json.dumps(out))
@@ -46,6 +49,8 @@ def run(args):
         print("  settings: " + profiles.text(out["settings"] or {}))
         print(f"  DS public key {out['ds_public_key']}")
         print(f"  KA public key {out['ka_public_key']}")
+        if out["key_pairs_from"]:
+            print(f"  key pairs made on the meter from {out['key_pairs_from']}")
         for k, v in out["trust_anchors"].items():
             print(f"  trusts {k} as {v}")
         print(f"  saved for the host in {out['saved']}" + (f" and {len(certs)} certificates" if certs else ""))

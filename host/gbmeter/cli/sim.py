@@ -6,20 +6,26 @@ import sys
 import threading
 
 from gbmeter import profiles
+from gbmeter.board import qemu
 from gbmeter.board.sim import VirtualBoard
 
 
 def register(sub):
-    p = sub.add_parser("sim", help="run a virtual meter on the MicroPython unix port",
-                       description="Start the unix port on a pseudo-terminal, deploy the "
-                       "firmware with mpremote, print the port, and run until interrupted.")
+    p = sub.add_parser("sim", help="run a virtual meter on the MicroPython unix port or in qemu",
+                       description="Start the unix port on a pseudo-terminal (or, for a qemu "
+                       "board such as qemu_mps2, build its firmware image when needed and start "
+                       "qemu with its UART on one), deploy the firmware with mpremote, print "
+                       "the port, and run until interrupted.")
     p.add_argument("--dir", help="board folder (its flash); reuse it to keep state across restarts")
     p.add_argument("--device", choices=("esme", "gsme"), default="gsme")
-    p.add_argument("--heap", help="unix port heap size, e.g. 64K (-X heapsize=)")
-    p.add_argument("--mpy", action="store_true", help="deploy mpy-cross compiled .mpy files")
+    p.add_argument("--heap", help="heap size, e.g. 64K (the unix port's -X heapsize=; "
+                   "a qemu board's default is its own 64K)")
+    p.add_argument("--mpy", action="store_true", help="deploy mpy-cross compiled .mpy files "
+                   "(a qemu board always gets them, as `make deploy` sends them)")
     p.add_argument("--profile", choices=profiles.names(),
                    help="device profile of a new board (default smets2; `gbmeter profiles`)")
-    p.add_argument("--board", default="unix", help="board settings folder under boards/")
+    p.add_argument("--board", default="unix", help="board settings folder under boards/ "
+                   "(unix; qemu_mps2 runs the Cortex-M3 firmware in qemu)")
     p.add_argument("--json", action="store_true", help="print one JSON line when the board answers")
     p.set_defaults(func=run)
 
@@ -28,8 +34,10 @@ def run(args):
     done = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, lambda *_: done.set())
-    vb = VirtualBoard(dir=args.dir, device=args.device, heap=args.heap, mpy=args.mpy,
-                      board=args.board, profile=args.profile)
+    kind = qemu.QemuBoard if qemu.is_qemu_board(args.board) else VirtualBoard
+    vb = kind(dir=args.dir, device=args.device, heap=args.heap, mpy=args.mpy,
+              board=args.board, profile=args.profile)
+    runs_on = "qemu" if kind is qemu.QemuBoard else "unix port"
     vb.start()
     try:
         if args.json:
@@ -39,11 +47,14 @@ def run(args):
         else:
             h = vb.hello
             print(f"virtual {h.get('device', '?').upper()} ({h.get('profile')}) on {vb.port} "
-                  f"(board folder {vb.dir}, unix port pid {vb.pid}); Ctrl-C stops it",
+                  f"(board folder {vb.dir}, {runs_on} pid {vb.pid}); Ctrl-C stops it",
                   flush=True)
         while not done.wait(0.5):
             if vb.proc.poll() is not None:
-                print(f"the unix port exited (status {vb.proc.returncode})", file=sys.stderr)
+                if runs_on == "qemu" and vb.proc.returncode == 0:
+                    vb.power_on()  # the board was reset (its machine.reset ends qemu)
+                    continue
+                print(f"the {runs_on} exited (status {vb.proc.returncode})", file=sys.stderr)
                 return 1
     finally:
         vb.stop()

@@ -1,8 +1,16 @@
 """Provisioning a meter over its local port: identity, device profile, trust anchors
 (the Supplier, ACB and Network Operator of the key folder, roles from their
-certificates' OU) and key pairs made on the meter, whose public keys the host keeps."""
+certificates' OU) and key pairs made on the meter, whose public keys the host keeps.
+
+A board without an entropy source (ping says "entropy": false, e.g. the qemu_mps2
+board) cannot make key pairs of its own; if board.json marks it as a test board it
+takes a seed with the provisioning, which the host draws fresh from its own
+os.urandom unless one is given (the same seed makes the same keys)."""
+
+import os
 
 from gbmeter import profiles
+from gbmeter.errors import UserError
 from gbmeter.gbcs import crypto, keys, pki
 from gbmeter.supplier.session import ACB, NETWORK_OPERATOR
 
@@ -16,10 +24,29 @@ def _anchor(party):
 
 
 def provision(s, link, device, meter_id, acb=None, network_operator=None, profile=None,
-              new_keys=True, settings=None):
+              new_keys=True, settings=None, seed=None):
     """Provision the meter on `link` for Session `s`; returns the summary dict.
-    `settings` ({name: value}) overrides the profile's settings."""
+    `settings` ({name: value}) overrides the profile's settings; `seed` (hex, a test
+    board only) is what the meter makes its key pairs from."""
     meter_id = keys.normalise_title(meter_id)
+    key_source = None
+    if new_keys:
+        hello = link.ping()
+        if seed is None and hello.get("entropy") is False and hello.get("test_board"):
+            seed = os.urandom(32).hex()
+            key_source = "a seed from the host (the board has no entropy source; a test board)"
+        elif seed is not None:
+            if not hello.get("test_board"):
+                raise UserError(f"--seed: the {hello.get('board')} board is not a test board; "
+                                "it makes its key pairs from its own entropy source")
+            key_source = "the seed given"
+        elif hello.get("entropy") is False:
+            raise UserError(f"the {hello.get('board')} board has no entropy source and is not "
+                            "a test board: it cannot make key pairs (nothing was changed)")
+        else:
+            key_source = "the board's own entropy source"
+    elif seed is not None:
+        raise UserError("--seed makes new key pairs: not with --keep-keys")
     if profile or settings:
         # checked here too, so a typo is named before the meter is touched
         profiles.settings(profile or link.ping().get("profile") or "smets2", settings)
@@ -34,6 +61,8 @@ def provision(s, link, device, meter_id, acb=None, network_operator=None, profil
         req["profile"] = profile
     if settings:
         req["settings"] = settings
+    if seed is not None:
+        req["seed"] = seed
     reply = link.diag("provision", timeout=30, **req)
     record = {"device": reply["device"], "ds": reply["ds"], "ka": reply["ka"],
               "supplier": s.supplier.eui, "acb": acb.eui, "profile": reply.get("profile")}
@@ -45,5 +74,6 @@ def provision(s, link, device, meter_id, acb=None, network_operator=None, profil
     out = {"id": meter_id, "device": reply["device"], "profile": reply.get("profile"),
            "settings": reply.get("settings"), "ds_public_key": reply["ds"],
            "ka_public_key": reply["ka"], "trust_anchors": {k: keys.role_name(v["role"]) for k, v in anchors.items()},
-           "saved": str(s.state / "meters" / f"{meter_id}.json"), "certificates": certs}
+           "saved": str(s.state / "meters" / f"{meter_id}.json"), "certificates": certs,
+           "key_pairs_from": key_source}
     return out

@@ -11,7 +11,9 @@ the unix port and under CPython, next to the ecdsa package and OpenSSL). The rou
 trip is a signed GCS04a reset through a virtual board: build, sign, wrap on the host,
 frame, execute and commit on the meter, signed Response back, verified. Flash figures
 (bytes and erases per accepted and per refused Command) come from bench_flash.py: the
-meter on littlefs over an emulated, counting flash chip in the unix port."""
+meter on littlefs over an emulated, counting flash chip in the unix port. The 32-bit
+heap figures (qemu32_*) come from bench_qemu.py: the firmware on the qemu_mps2 board
+(Cortex-M3 in qemu), memory only (qemu is not cycle-accurate)."""
 
 import json
 import statistics
@@ -26,6 +28,7 @@ sys.path.insert(0, str(HERE))
 import bench_crypto  # noqa: E402
 import bench_duis  # noqa: E402
 import bench_flash  # noqa: E402
+import bench_qemu  # noqa: E402
 
 from gbmeter.gbcs import codec, pki  # noqa: E402
 from gbmeter.supplier.provision import provision  # noqa: E402
@@ -119,6 +122,7 @@ def main():
     results.update(smallest_heap())
     results.update(bench_duis.run())    # DUIS web service round trip and SRs per second
     results.update(bench_flash.run())   # flash bytes per accepted / refused Command
+    results.update(bench_qemu.run())    # 32-bit heap figures on the qemu_mps2 board
     (HERE / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
     width = max(len(k) for k in results)
     for k in sorted(results):

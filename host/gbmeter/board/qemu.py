@@ -210,14 +210,16 @@ def firmware(board=BOARD, log=None):
 class QemuBoard(VirtualBoard):
     """A qemu board folder run as a virtual board (same interface as VirtualBoard):
     `dir` holds its flash (flash.bin) and qemu's log, `heap` its heap (default the
-    board's 64K). The firmware always goes over compiled, as `make deploy` sends it."""
+    board's 64K). The firmware always goes over compiled, as `make deploy` sends it;
+    deploy=False powers on a flash that holds it already (the bench's heap search)."""
 
     # After RELEASE the firmware is at the REPL: reset the board, which ends qemu.
     LEAVE = b"\r\x03\x03import machine\rmachine.reset()\r"
 
     def __init__(self, dir=None, device="gsme", heap=None, mpy=True, board=BOARD,
-                 factory=None, start_timeout=60.0, profile=None):
+                 factory=None, start_timeout=60.0, profile=None, deploy=True):
         self.heap_size = heap_bytes(heap) if heap else None
+        self.deploy = deploy
         super().__init__(dir=dir, device=device, heap=heap, mpy=True, board=board,
                          factory=factory, start_timeout=start_timeout, profile=profile)
         self.machine = board_settings(board).get("machine")
@@ -267,9 +269,10 @@ class QemuBoard(VirtualBoard):
     def _deploy_and_boot(self):
         # `make deploy`'s own run: mpremote soft-resets the board, cleans, copies and
         # resets it (qemu exits); then power on.
-        deploy.deploy(self.port, self.board, mpy=True,
-                      factory=self.factory if self._fresh else None)
-        self.power_on()
+        if self.deploy:
+            deploy.deploy(self.port, self.board, mpy=True,
+                          factory=self.factory if self._fresh else None)
+            self.power_on()
         self._await_ping()
 
     def _await_ping(self):

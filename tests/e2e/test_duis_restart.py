@@ -1,9 +1,10 @@
-"""Nothing lost, nothing done twice: `gbmeter dcc serve` killed with SIGKILL while
+"""The DUIS service as a process. Nothing lost, nothing done twice: `gbmeter dcc serve` killed with SIGKILL while
 Commands are queued and in flight at its meters, then started again on the same DCC
 folder. Every accepted Signed Pre-Command's ResponseID reaches the User once (its
 Response, or E21 when the service died while the meter had it), and no Command runs
 twice: each Update Debt adds its own power of two, so the meter's register says
-exactly which ran."""
+exactly which ran. Also: `gbmeter duis demo`, and --inventory boards the service did
+not start."""
 
 import asyncio
 import os
@@ -124,3 +125,49 @@ def test_duis_demo_runs_the_job_through_the_front_door(shared, tmp_path):
     r = subprocess.run([GBMETER, "duis", "demo", "--profile", "smets2-pre"], capture_output=True,
                        text=True, timeout=60, env=env)
     assert r.returncode == 1 and "does not know Reset Debt Register" in r.stderr
+
+
+def test_inventory_boards_behind_the_service(shared, tmp_path):
+    """--inventory: a board the service did not start (here `gbmeter sim`, a real pty
+    port), provisioned beforehand with the same key folder, served over HTTP."""
+    import json
+    import subprocess
+    from simboards import GBMETER, SimBoard
+    duis = shared / "duis"
+    env = dict(os.environ, GBMETER_HOME=str(tmp_path / "home"))
+    board = SimBoard(tmp_path / "board", "gsme")
+    try:
+        meter = METERS["gsme"]
+        r = subprocess.run([GBMETER, "provision", "--port", board.port, "--device", "gsme",
+                            "--id", meter, "--keys", str(shared / "gbcs" / "keys")],
+                           capture_output=True, text=True, timeout=120, env=env)
+        assert r.returncode == 0, r.stderr
+        inv = tmp_path / "inventory.json"
+        inv.write_text(json.dumps({duisxml.eui(meter): {"port": board.port, "device": "gsme"}}))
+        trust = xmlsig.TrustStore(duis / "xmlsign")
+        loop = LoopThread()
+        listener = loop.run(client.Listener(trust).start())
+        svc = Service(tmp_path / "dcc", listener.url, duis / "xsd", [],
+                      extra=["--inventory", str(inv)], env=env)
+        try:
+            assert list(svc.devices) == [meter] and svc.devices[meter]["port"] == board.port
+            keys = gkeys.KeyFolder(shared / "gbcs" / "keys")
+
+            async def go():
+                async with client.Client(svc.url, trust.signer(SUPPLIER.hex()), trust,
+                                         keys) as c:
+                    xml = srxml.reset_debt_xml(SUPPLIER, bytes.fromhex(meter),
+                                               int(time.time() * 1000), "time2")
+                    return await c.send(xml.encode())
+            steps = loop.run(go())
+            assert [s["code"] for s in steps] == ["I0", "I99"]
+            rid = duisxml.response_id(steps[0]["reply"]["request_id"])
+            assert wait_until(lambda: rid in listener.messages, 20)
+            assert listener.messages[rid]["code"] == "I0"
+        finally:
+            svc.stop()
+            loop.run(listener.stop())
+            loop.close()
+        assert board.unix_port_alive()      # the service leaves a board it did not start
+    finally:
+        board.stop()

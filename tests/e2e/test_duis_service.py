@@ -327,6 +327,10 @@ def test_bad_input_duis_codes(world):
     pre = _precommand(w, xml)
     signed_pre = crypto.sign_precommand(w.keys.party(SUPPLIER.hex()).ds_priv, pre)
     assert w.signed_step("serviceS", _cv5(xml, signed_pre, srv="2.3"))["code"] == "E12"
+    # a critical Service Request on CV 1
+    cv1 = xmlsig.parse(reset(w, GSME).encode())
+    cv1.find(f"{{{NS}}}Header/{{{NS}}}CommandVariant").text = "1"
+    assert w.signed_step("serviceS", cv1)["code"] == "E12"
     # a CV 4 carrying a Signed Pre-Command
     wrong = _cv5(reset(w, GSME), signed_pre)
     wrong.find(f"{{{NS}}}Header/{{{NS}}}CommandVariant").text = "4"

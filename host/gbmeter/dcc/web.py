@@ -437,7 +437,7 @@ class DuisService:
         if header.body != "SignedPreCommand":
             if header.command_variant == 5:
                 raise Coded("E12", f"CV 5 carries a SignedPreCommand, not sr:{header.body}")
-            raise Coded("E12", "CV 1 (non-critical Service Requests) is not served yet")
+            return self._non_critical(header, signed, party)
         rec = self.db.request(header.request_id)
         if rec is None:
             raise Refusal(422, f"no CV 4 request {header.request_id} before this CV 5: send the "
@@ -471,6 +471,21 @@ class DuisService:
             raise Refusal(409, str(e)) from None
         self._detect(cmd, header, payload, meter)
         return duisxml.ack(header, "I99")
+
+    def _non_critical(self, header, signed, party):
+        """CV 1. The critical Service Requests this DCC reads are CV 4 (E12); the
+        non-critical ones (the reads of SR 4.3) are not served by this service yet."""
+        try:
+            req = self._service_request(etree.tostring(signed), header)
+        except Refusal:
+            raise Refusal(501, f"CV 1 {header.service_reference} / "
+                               f"{header.service_reference_variant} (sr:{header.body}): this "
+                               "DCC does not serve non-critical Service Requests yet") from None
+        row = codec.load_usecases().by_name(req.use_case)
+        if row is None or row[3]:
+            raise Coded("E12", f"{req.use_case} is critical: it is CV 4 (then CV 5), not CV 1")
+        raise Refusal(501, f"CV 1 {req.use_case}: this DCC does not serve non-critical "
+                           "Service Requests yet")
 
     def _detect(self, cmd, header, payload, meter):
         """Anomaly detection on an accepted command: release it to its meter or hold

@@ -171,15 +171,25 @@ def source():
     return tree, f"archive {ident}"
 
 
+def build_dir(board, ident):
+    """The cache folder of a board's image: named by the source (`ident`) and the
+    contents of the board files it is built from, so editing one builds anew."""
+    bdir = paths.BOARDS / board
+    h = hashlib.sha256(ident.encode())
+    for name in BUILD_FILES:
+        try:
+            h.update(name.encode() + b"\0" + (bdir / name).read_bytes())
+        except OSError:
+            raise UserError(f"boards/{board}/{name} is missing: the board cannot be built") from None
+    return cache() / board / h.hexdigest()[:16]
+
+
 def firmware(board=BOARD, log=None):
     """The firmware image (firmware.elf) of a qemu board folder, built when its board
     files or the MicroPython source changed since the last build."""
     tree, ident = source()
     bdir = (paths.BOARDS / board).resolve()
-    h = hashlib.sha256(ident.encode())
-    for name in BUILD_FILES:
-        h.update(name.encode() + b"\0" + (bdir / name).read_bytes())
-    out = cache() / board / h.hexdigest()[:16]
+    out = build_dir(board, ident)
     elf, stamp = out / "firmware.elf", out / "built"
     # A checkout can change under the same path: make decides there (it is quick
     # when nothing changed); the archive is fixed by its digest.
@@ -220,12 +230,12 @@ class QemuBoard(VirtualBoard):
                  factory=None, start_timeout=60.0, profile=None, deploy=True):
         self.heap_size = heap_bytes(heap) if heap else None
         self.deploy = deploy
-        super().__init__(dir=dir, device=device, heap=heap, mpy=True, board=board,
-                         factory=factory, start_timeout=start_timeout, profile=profile)
         self.machine = board_settings(board).get("machine")
         if not self.machine:
             raise UserError(f"boards/{board}/board.json names no qemu machine")
         self._hold = None
+        super().__init__(dir=dir, device=device, heap=heap, mpy=True, board=board,
+                         factory=factory, start_timeout=start_timeout, profile=profile)
 
     def _prepare(self):
         elf = firmware(self.board, log=lambda m: print(m, file=sys.stderr, flush=True))

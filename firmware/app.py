@@ -49,7 +49,8 @@ class Meter:
             row, who, counter, content = self.sec.check(st, data, self.supports)
             work = meter.copy(st)
             try:
-                answer = meter.execute(work, row[1], content)
+                # a read seals its personal data for the originator with sec.seal
+                answer = meter.execute(work, row[1], content, (counter, who, self.sec))
             except meter.FormatError as e:
                 raise Reject(envelope.A_FORMAT, "content: %s" % e)
         except Reject as e:

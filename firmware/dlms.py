@@ -17,7 +17,7 @@ from meter import FormatError
 _ACCESS_REQUEST = const(0xD9)
 _ACCESS_RESPONSE = const(0xDA)
 _MAX_SPECS = const(32)
-_MAX_DEPTH = const(4)
+_MAX_DEPTH = const(6)     # ECS19 protection parameters nest six deep
 
 _GET = const(1)
 SET = const(2)
@@ -28,9 +28,10 @@ _NULL = const(0x00)
 _ARRAY = const(0x01)
 _STRUCTURE = const(0x02)
 _BOOLEAN = const(0x03)
+_BIT_STRING = const(0x04)
 DOUBLE_LONG = const(0x05)
 DOUBLE_LONG_UNSIGNED = const(0x06)
-_OCTET_STRING = const(0x09)
+OCTET_STRING = const(0x09)
 INTEGER = const(0x0F)
 _LONG = const(0x10)
 _UNSIGNED = const(0x11)
@@ -94,8 +95,11 @@ def skip(b, pos, end, depth=0):
         for _ in range(count):
             pos = skip(b, pos, end, depth + 1)
         return pos
-    if tag == _OCTET_STRING:
+    if tag == OCTET_STRING:
         ln, pos = _length(b, pos, end)
+    elif tag == _BIT_STRING:
+        ln, pos = _length(b, pos, end)   # a count of bits
+        ln = (ln + 7) >> 3
     else:
         fmt = _FIXED.get(tag)
         if fmt is None:
@@ -155,8 +159,8 @@ def value(v, tag):
 _UNIT_CHARGE = bytes((
     _STRUCTURE, 3,
     _STRUCTURE, 2, INTEGER, INTEGER,                 # scale, price scale
-    _STRUCTURE, 3, LONG_UNSIGNED, _OCTET_STRING, INTEGER,  # commodity: class, name, index
-    _ARRAY, 1, _STRUCTURE, 2, _OCTET_STRING, _LONG,  # one charge table entry: index, charge
+    _STRUCTURE, 3, LONG_UNSIGNED, OCTET_STRING, INTEGER,  # commodity: class, name, index
+    _ARRAY, 1, _STRUCTURE, 2, OCTET_STRING, _LONG,  # one charge table entry: index, charge
 ))
 
 
@@ -176,7 +180,7 @@ def unit_charge(v):
             if v[pos + 1] != shape[i]:
                 raise meter.bad("DLMS", _E_CHARGE_SHAPE)
             pos += 2
-        elif tag == _OCTET_STRING:
+        elif tag == OCTET_STRING:
             ln, pos = _length(v, pos + 1, len(v))
             pos += ln
         else:

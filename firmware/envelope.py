@@ -11,6 +11,12 @@
 #   6 ACB MAC valid (Z = ECDH of the meter's and the ACB's KA keys)     8F53
 #   7 Supplier signature valid (the anchor's DS key)                    8F3D
 #   8 content matches the use case (the handler's own parse)            8F1E
+# A non-critical Command (the reads, NOTES.md 7) carries no Supplier signature: only
+# the ACB's MAC. Check 1 takes a critical Command signed and a non-critical one with
+# signature length 00 (either the other way is 8F1E), and check 7 is skipped. Its
+# Response is MAC'd by the meter for the originator (Z of the meter's and the
+# originator's KA keys, so that party must have one: 8F53 at check 6 if not), and a
+# read's personal data is encrypted for it (seal).
 # After RUN_LIMIT rejected Commands in a row the meter adds 8F60 (unusual numbers of
 # malformed, out-of-order or unexpected Commands) and starts counting again.
 #
@@ -56,6 +62,8 @@ _W_COUNTER = const(6)
 _W_NO_ACB = const(7)
 _W_MAC = const(8)
 _W_SIGNATURE = const(9)
+_W_SIGNED_READ = const(10)
+_W_NO_KA = const(11)
 
 
 class Reject(Exception):
@@ -92,11 +100,14 @@ def parse_apdu(mv):
     raise ValueError
 
 
-def build_apdu(cra, counter, originator, recipient, code, content, sign_key=None):
-    """A General-Signing APDU without date-time; signed (40 + r||s over APDU[1:] up to
-    the end of the content) when sign_key is given, else signature length 00."""
+def build_apdu(cra, counter, originator, recipient, code, content, sign_key=None,
+               when=None):
+    """A General-Signing APDU, with the date-time field 0C + `when` (a 12-byte COSEM
+    date-time) if given, else 00; signed (40 + r||s over APDU[1:] up to the end of
+    the content) when sign_key is given, else signature length 00."""
     head = struct.pack(">BBBQB", 0xDF, 0x09, cra, counter, 8)
-    body = (head + bytes(originator) + b"\x08" + bytes(recipient) + b"\x00\x02"
+    body = (head + bytes(originator) + b"\x08" + bytes(recipient)
+            + (b"\x0c" + when if when else b"\x00") + b"\x02"
             + struct.pack(">H", code) + gbcsmac.der_len(len(content)) + bytes(content))
     if sign_key is None:
         return body + b"\x00"
@@ -155,13 +166,15 @@ class Security:
             cra, counter, orig, recip, code, c0, c1, sig = parse_apdu(apdu)
         except ValueError:
             raise Reject(A_FORMAT, _why(_W_MALFORMED))
-        if cra != _CRA_COMMAND or sig < 0:
-            raise Reject(A_FORMAT, _why(_W_NOT_COMMAND))
+        row = usecases.find(code)
+        # signed if critical (or unknown: refused below), not signed if not critical
+        if cra != _CRA_COMMAND or (sig < 0) == (row is None or row[3]):
+            raise Reject(A_FORMAT, _why(_W_NOT_COMMAND if sig < 0 or cra != _CRA_COMMAND
+                                        else _W_SIGNED_READ))
         if "keys" not in st:
             raise Reject(A_AUTH, _why(_W_NOT_PROVISIONED))
         if bytes(recip).hex() != st["id"]:
             raise Reject(A_AUTH, _why(_W_RECIPIENT))
-        row = usecases.find(code)
         if row is None or row[2] != st["device"] or not supports(row):
             raise Reject(A_FORMAT, _why(_W_CODE, code))
         who = bytes(orig).hex()
@@ -176,6 +189,10 @@ class Security:
         key = gbcsmac.mac_key(self._z(st, acb), orig, cra, counter, recip)
         if gbcsmac.tag(key, orig, apdu) != bytes(mv[o + n:]):
             raise Reject(A_AUTH, _why(_W_MAC))
+        if sig < 0:
+            if "ka" not in anchor:   # its Response could not be MAC'd for it
+                raise Reject(A_AUTH, _why(_W_NO_KA, who))
+            return row, who, counter, apdu[c0:c1]
         t = self.tables.get(who)
         if t is None:
             t = self.tables[who] = p256.table(bytes.fromhex(anchor["ds"]))
@@ -184,9 +201,23 @@ class Security:
         return row, who, counter, apdu[c0:c1]
 
     def response(self, st, who, counter, code, content):
-        """The signed Response to a Command from `who` with `counter`."""
-        return build_apdu(_CRA_RESPONSE, counter, bytes.fromhex(st["id"]), bytes.fromhex(who),
-                          code, content, bytes.fromhex(st["keys"]["ds"]))
+        """The Response to a Command from `who` with `counter`: signed for a critical
+        use case, MAC'd for `who` for a non-critical one; the date-time field carries
+        the meter clock where RTDS has it (usecases.DATED)."""
+        row = usecases.find(code)
+        when = usecases.DATED.get(row[1])
+        if when is not None:
+            when = onecall.load("alerts").cosem_datetime(st["clock"])[:11] + bytes((when,))
+        apdu = build_apdu(_CRA_RESPONSE, counter, bytes.fromhex(st["id"]), bytes.fromhex(who),
+                          code, content, row[3] and bytes.fromhex(st["keys"]["ds"]) or None,
+                          when)
+        return apdu if row[3] else gbcsmac.wrap(self._z(st, who), apdu)
+
+    def seal(self, st, who, counter, plain):
+        """A read's personal data encrypted for `who`, whose Command had `counter`
+        (seal.py, loaded for the call, with Z of the meter's and its KA keys)."""
+        return onecall.load("seal").seal(self._z(st, who), bytes.fromhex(st["id"]), counter,
+                                         bytes.fromhex(who), plain)
 
     # The meter's own Alerts are made by alerts.py, loaded for the call (_alerts).
     def critical_alert(self, st, code):

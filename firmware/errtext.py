@@ -12,7 +12,9 @@ import link
 ENVELOPE = ("malformed MAC header or General-Signing APDU|not a signed Command|"
             "meter not provisioned|recipient is not this meter|unknown message code %04X|"
             "originator %s may not run %s|originator counter %d not above the last accepted|"
-            "no ACB provisioned|MAC does not verify|signature does not verify")
+            "no ACB provisioned|MAC does not verify|signature does not verify|"
+            "a non-critical Command carries no signature|"
+            "originator %s has no KA key to protect the Response with")
 
 # gbz.py _E_*
 GBZ = ("not GBZ content|bad component count %d|component %d truncated|"
@@ -41,6 +43,14 @@ ESME = ("object %d not known here|charge per unit out of range|%s takes exactly 
         "period must be 3600 or 86400|proportion above 100 %%|"
         "activate_passive_unit_charge takes 0|a reset sets the amount to 0|"
         "credit amount below zero|invoke_credit takes 0|specification %d is not part of %s")
+
+# esmepay.py, gsmepay.py: the reads' _E_*
+READ = "not a %s request"
+
+# esmepay.py, gsmepay.py: the payment modes' _E_*
+MODE = ("class %d attribute %d is not part of %s|payment mode does not match %s|"
+        "future-dated payment mode changes are not supported|"
+        "%s takes one Change Payment Mode component|Change Payment Mode length %d")
 
 
 def text(table, i, args=()):

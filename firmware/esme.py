@@ -146,7 +146,7 @@ def _run(st, op, idx, x):
     return True
 
 
-def execute(st, name, content):
+def execute(st, name, content, ctx=None):
     """Run ESME use case name on DLMS content; return the Access-Response content."""
     invoke, specs, data = dlms.request(content)
     ops = _plan(name, specs, data)

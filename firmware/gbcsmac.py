@@ -2,6 +2,8 @@
 # plaintext that the ACB puts after a Command, and that a meter puts after what it MACs
 # itself (non-critical alerts).  The key comes from the ECDH secret Z and the
 # General-Signing APDU's originator, CRA flag, originator counter and recipient.
+# seal.py encrypts the personal data of a read's Response with the same key derivation
+# (04 in place of the CRA flag, NOTES.md 7) and this module's GHASH.
 #
 #   DD 00 00 00 00 00 00 | length L | 11 00 00 00 00 | General-Signing APDU | MAC (12)
 #

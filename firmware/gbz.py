@@ -17,7 +17,8 @@ _PROFILE_LO = const(0x09)
 _MAX_COMPONENTS = const(8)
 _CTRL_LAST = const(0x01)        # control byte of the last component; others carry 00
 _FC_COMMAND = const(0x01)       # cluster-specific, client to server
-_FC_RESPONSE = const(0x08)      # profile-wide command, server to client
+FC_PROFILE = const(0x00)        # profile-wide (Read Attributes), client to server
+FC_RESPONSE = const(0x08)       # profile-wide command, server to client
 _CMD_DEFAULT_RESPONSE = const(0x0B)
 
 CLUSTER_PREPAYMENT = const(0x0705)
@@ -53,9 +54,10 @@ _E_EC_LENGTH = const(12)
 _E_EC_DEVICE = const(13)
 
 
-def components(content):
+def components(content, fc=_FC_COMMAND):
     """Split GBZ content into a list of (control, cluster, seq, command, payload),
-    payload a memoryview of the ZCL payload."""
+    payload a memoryview of the ZCL payload; every ZCL frame control must be fc
+    (cluster-specific commands by default, FC_PROFILE for Read Attributes)."""
     b = memoryview(content)
     n = len(b)
     if n < 3 or b[0] != _PROFILE_HI or b[1] != _PROFILE_LO:
@@ -75,7 +77,7 @@ def components(content):
         end = pos + length
         if length < 3 or end > n:
             raise meter.bad("GBZ", _E_LENGTH, i + 1, length)
-        if b[pos] != _FC_COMMAND:
+        if b[pos] != fc:
             raise meter.bad("GBZ", _E_FRAME_CONTROL, i + 1, b[pos])
         out.append((ctrl, cluster, b[pos + 1], b[pos + 2], b[pos + 3:end]))
         pos = end
@@ -136,7 +138,7 @@ def default_responses(comps, answers):
     for i in range(n):
         c = comps[i]
         a = answers[i]
-        struct.pack_into(">BHHBBBBB", out, pos, c[0], c[1], 5, _FC_RESPONSE, c[2],
+        struct.pack_into(">BHHBBBBB", out, pos, c[0], c[1], 5, FC_RESPONSE, c[2],
                          _CMD_DEFAULT_RESPONSE, a[0], a[1])
         pos += 10
     return bytes(out)

@@ -49,7 +49,7 @@ def _change_debt(st, reset, d):
     return gbz.SUCCESS
 
 
-def execute(st, name, content):
+def execute(st, name, content, ctx=None):
     """Run GSME use case name on GBZ content; return the GBZ Response content."""
     comps = gbz.components(content)
     want = _COMMAND[name]

@@ -29,7 +29,13 @@
 #   ec_active       emergency credit in use
 #   acc_debt        accumulated debt: time-based recovery the meter balance could not
 #                   cover; the next top-ups pay it first
-#   mode            "credit" or "prepayment"
+#   friendly_credit ZCL friendly credit (bitmap8, bit 0 enabled) and
+#   friendly_calendar
+#                   its calendar id: what GCS02 / GCS03 report (not modelled).
+#                   Absent until the set diagnostic sets them, meaning 0: a state
+#                   stored before SR 1.6 has none, and a new one is no bigger.
+#   mode            "credit" or "prepayment": set by ECS02 / ECS03 / GCS02 / GCS03
+#                   (immediately; future-dated changes are refused as content)
 #   clock           device clock, UTC seconds since 2000-01-01. By design it moves
 #                   only through advance() (the advance / set diagnostics), never on
 #                   its own, so every test is deterministic.
@@ -54,6 +60,8 @@
 #     debt is paid out of it first);
 #   - on a whole_pence meter every money value a Command or diagnostic gives is
 #     truncated towards zero to whole pence first (money());
+#   - the reads (ECS19 / GCS14) change nothing but the originator counter (and a
+#     pending fault, which they consume like any Command);
 #   - time-based recovery happens only in prepayment mode, at each collection instant
 #     (start time reached, every hour at coll minutes past, or every day at coll
 #     minutes after midnight), taking min(rate, register) from the meter balance;
@@ -67,6 +75,8 @@
 #   - an injected fault makes component / specification `at` of the next Command
 #     fail with its status; everything after it is not executed. A Command with
 #     fewer parts still consumes it. Statuses per protocol: FAULTS below.
+from micropython import const
+
 import onecall
 import usecases
 
@@ -83,11 +93,21 @@ PERIODS = (3600, 86400)   # recovery period (s) by freq: hourly, daily
 FAULTS = {"hardware": (0xC0, 0x01), "failure": (0x01, 0x02), "other": (0x01, 0xFA)}
 
 
-def execute(st, name, content):
+# The use cases of esme.py / gsme.py, then from _PAY on those of esmepay.py /
+# gsmepay.py (SR 1.6 payment mode, SR 4.3 the prepayment registers read). One tuple,
+# no new global: a board holds meter's globals for good.
+_HANDLED = ("GCS04", "GCS04a", "GCS40b", "GCS06", "ECS07", "ECS07a", "ECS04b", "ECS09",
+            "ECS02", "ECS03", "ECS19", "GCS02", "GCS03", "GCS14")
+_PAY = const(8)
+
+
+def execute(st, name, content, ctx=None):
     """Run use case `name` on its General-Signing content (GBZ or DLMS bytes),
     mutating st, and return the Response content. Raises FormatError with st
     unchanged when the content is malformed or not that use case's; a pending fault
-    is consumed. The caller commits st or throws it away."""
+    is consumed. The caller commits st or throws it away. ctx is what a read needs
+    from the envelope, and must be given for one: (originator counter, originator
+    hex, the envelope.Security whose seal() encrypts personal data for it)."""
     row = usecases.by_name(name)
     if row is None or name not in _HANDLED:
         raise ValueError("no handler for use case %s" % name)
@@ -95,15 +115,14 @@ def execute(st, name, content):
         raise FormatError("%s is not a %s use case" % (name, st["device"]))
     # The handler and its codec are loaded for this Command and dropped after it
     # (loading them again takes about 0.1 ms on the unix port, far less than the
-    # Command's signatures).
+    # Command's signatures). The SR 1.6 and 4.3 ones have modules of their own, so
+    # that each module's code in the heap is only what its use cases need.
+    pay = _HANDLED.index(name) >= _PAY
     if row[2] == "gsme":
-        handler = onecall.load("gsme", ("gbz",))
+        handler = onecall.load("gsmepay", ("gbz",)) if pay else onecall.load("gsme", ("gbz",))
     else:
-        handler = onecall.load("esme", ("dlms",))
-    return handler.execute(st, name, content)
-
-
-_HANDLED = ("GCS04", "GCS04a", "GCS40b", "GCS06", "ECS07", "ECS07a", "ECS04b", "ECS09")
+        handler = onecall.load("esmepay", ("dlms",)) if pay else onecall.load("esme", ("dlms",))
+    return handler.execute(st, name, content, ctx)
 
 
 def take_fault(st, proto):

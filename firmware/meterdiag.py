@@ -129,6 +129,9 @@ _SHOWN = ("device", "id", "profile", "settings", "time1", "time2", "payment", "b
 def registers(st):
     """Everything a test may read, as a fresh dict (JSON-ready)."""
     out = {k: st[k] for k in _SHOWN}
+    # absent until the set diagnostic sets them (meter.py): 0
+    out["friendly_credit"] = st.get("friendly_credit", 0)
+    out["friendly_calendar"] = st.get("friendly_calendar", 0)
     for k in RECOVERY:
         out[k] = dict(st[k])
     out["counters"] = dict(st["counters"])

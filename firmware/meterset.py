@@ -27,6 +27,7 @@ _SETTABLE = {
     "time2_rate": (0, MAX_AMOUNT), "time2_freq": (0, 1), "time2_start": (0, MAX_CLOCK),
     "time2_coll": (0, 1439),
     "payment_pct": (0, PCT_FULL),
+    "friendly_credit": (0, 0xFF), "friendly_calendar": (0, MAX_CLOCK),
     "mode": None, "ec_active": None,
 }
 

@@ -7,7 +7,8 @@ import sys
 
 # Every module load() is asked for (tests/firmware/fw_onecall.py keeps this true).
 MODULES = ("appboot", "appdiag", "provision", "meterdiag", "meterset", "profiles", "storeload",
-           "p256make", "alerts", "errtext", "gsme", "gbz", "esme", "dlms")
+           "p256make", "alerts", "errtext", "gsme", "gbz", "esme", "dlms", "gsmepay",
+           "esmepay", "seal")
 
 # Under CPython (the host runs p256 from here) modules stay loaded: it has the heap,
 # and it calls them by the hundred.

@@ -34,13 +34,16 @@ def test_skip_every_type():
     elems = (b"\x00", b"\x03\x01", dl(-1), dlu(7), b"\x09\x03abc", integer(-2),
              b"\x10\xff\xfe", b"\x11\x05", lu(9), b"\x16\x01", b"\x01\x02\x00\x11\x01",
              b"\x02\x01\x02\x01\x00", b"\x09\x81\x80" + bytes(128),
-             b"\x09\x82\x01\x00" + bytes(256))
+             b"\x09\x82\x01\x00" + bytes(256),
+             b"\x04\x00", b"\x04\x03\xe0", b"\x04\x09\xff\x80",  # bit strings: count of bits
+             b"\x02\x01" * 6 + b"\x00")                            # six deep (ECS19)
     for e in elems:
         assert dlms.skip(memoryview(e + b"\xee"), 0, len(e)) == len(e), e
         for i in range(len(e)):
             raises(meter.FormatError, dlms.skip, memoryview(e), 0, i)
-    for e in (b"\x04\x00", b"\x07", b"\x13\x00", b"\xff", b"\x09\x83\x00\x00\x01\x00",
-              b"\x01\x05\x00", b"\x02\x01" * 6 + b"\x00"):     # unknown, lying, too deep
+    for e in (b"\x08\x00", b"\x07", b"\x13\x00", b"\xff", b"\x09\x83\x00\x00\x01\x00",
+              b"\x01\x05\x00", b"\x04\x09\xff",              # unknown, lying
+              b"\x02\x01" * 7 + b"\x00"):                      # too deep
         raises(meter.FormatError, dlms.skip, memoryview(e), 0, len(e))
 
 

@@ -137,6 +137,10 @@ class Client:
 
     async def step(self, endpoint, signed):
         status, body = await self.post(endpoint, signed)
+        return self.answer(endpoint, status, body)
+
+    def answer(self, endpoint, status, body):
+        """(step, verified root or None) for what one POST answered (see step)."""
         out = {"endpoint": endpoint, "status": status}
         if status != 200:
             out["reason"] = body.decode(errors="replace").strip()

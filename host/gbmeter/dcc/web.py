@@ -50,7 +50,7 @@ from gbmeter.dcc.correlate import correlate
 from gbmeter.dcc.outbox import NoRequest, Outbox, Replay
 from gbmeter.dcc.precommand import GBCS_EPOCH, gbcs_seconds, parse_now, transform
 from gbmeter.errors import UserError
-from gbmeter.gbcs import codec, keys as gkeys
+from gbmeter.gbcs import codec, crypto, keys as gkeys
 from gbmeter.supplier.provision import provision
 from gbmeter.supplier.session import Session
 
@@ -66,6 +66,7 @@ READ_INVENTORY = ("8.2", "8.2")
 SIM_DEFAULT_IDS = {"esme": "00db1234567890a0", "gsme": "00db1234567890a1"}
 RETRY_FIRST = 0.05              # seconds before the first retry, doubling
 RETRY_MAX = 2.0                 # the longest wait between two tries
+DELIVERY_PARALLEL = 16          # messages on their way to the User's endpoint at once
 METER_TIMEOUT = 10.0            # seconds a meter has to answer a Command
 
 
@@ -184,6 +185,9 @@ class DuisService:
         self.wake = None
         self.stopping = False
         self.queued = set()
+        self.dcc_store = None           # held open: see start()
+        self.meter_ka = {}              # meter id -> its KA public key (read once)
+        self.endpoint_down = False      # the last delivery failed: one message at a time
 
     # --- meters ----------------------------------------------------------------------------
 
@@ -547,7 +551,7 @@ class DuisService:
                 continue
             rec = self.db.request(cmd["request_id"])
             try:
-                command = self.session.wrap(cmd["signed"], meter.id)
+                command = self._wrap(cmd["signed"], meter)
             except UserError as e:
                 kind, result = "E20", f"cannot MAC the Command for {meter.id}: {e}"
                 self.db.set_state(cmd_id, "sending", expect="released")
@@ -561,6 +565,15 @@ class DuisService:
                 + (", ".join(k for _, k, _ in outgoing) or "nothing to send")
                 + ("" if kind == "frames" else f" ({result})"))
             self.wake.set()
+
+    def _wrap(self, signed, meter):
+        """The COMMAND for a Signed Pre-Command: MAC'd as the ACB (Session.wrap with
+        the meter's KA key read once: the service holds the meter's port, so nothing
+        provisions it anew meanwhile)."""
+        pub = self.meter_ka.get(meter.id)
+        if pub is None:
+            pub = self.meter_ka[meter.id] = self.session.meter_key(meter.id, "ka")
+        return crypto.wrap(self.session.acb().ka_priv, pub, signed)
 
     def _answers(self, rec, meter, kind, result):
         """The signed messages for what a meter did with a Command."""
@@ -596,34 +609,56 @@ class DuisService:
         return min(RETRY_FIRST * (2 ** attempts), self.retry_max)
 
     async def _deliver(self):
+        """Send what the outbox holds, oldest first, up to DELIVERY_PARALLEL at once
+        over kept-alive connections; while the endpoint fails, one at a time (the
+        others wait for their backoff)."""
         timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            while True:
-                rows = self.db.due() if self.response_url else []
-                if not rows:
+        connector = aiohttp.TCPConnector(limit=DELIVERY_PARALLEL)
+        inflight = {}
+        try:
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+                while True:
+                    room = 1 if self.endpoint_down else DELIVERY_PARALLEL
+                    if self.response_url and len(inflight) < room:
+                        for r in self.db.due(limit=DELIVERY_PARALLEL + len(inflight)):
+                            if len(inflight) >= room:
+                                break
+                            if r["id"] not in inflight:
+                                inflight[r["id"]] = asyncio.create_task(
+                                    self._post(http, r, inflight))
                     nxt = self.db.next_due() if self.response_url else None
                     wait = 1.0 if nxt is None else max(0.0, min(1.0, nxt - time.time()))
+                    if inflight and nxt is not None and nxt <= time.time():
+                        wait = 1.0          # due but no room: a delivery ending wakes us
                     self.wake.clear()
                     try:
                         await asyncio.wait_for(self.wake.wait(), wait)
                     except asyncio.TimeoutError:
                         pass
-                    continue
-                for r in rows:
-                    try:
-                        async with http.post(self.response_url, data=r["xml"],
-                                             headers={"Content-Type": "application/xml"}) as resp:
-                            await resp.read()
-                            ok, err = 200 <= resp.status < 300, f"HTTP {resp.status}"
-                    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-                        ok, err = False, f"{type(e).__name__}: {e}"
-                    if ok:
-                        self.db.delivered(r["id"])
-                    else:
-                        self.db.failed(r["id"], err, self.backoff(r["attempts"]))
-                        if r["attempts"] == 0:
-                            log(f"delivery of {r['response_id']} failed ({err}): retrying")
-                        break       # the endpoint is down: wait for it
+        finally:
+            for t in inflight.values():
+                t.cancel()
+            await asyncio.gather(*inflight.values(), return_exceptions=True)
+
+    async def _post(self, http, r, inflight):
+        try:
+            try:
+                async with http.post(self.response_url, data=r["xml"],
+                                     headers={"Content-Type": "application/xml"}) as resp:
+                    await resp.read()
+                    ok, err = 200 <= resp.status < 300, f"HTTP {resp.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                ok, err = False, f"{type(e).__name__}: {e}"
+            if ok:
+                self.db.delivered(r["id"])
+            else:
+                self.db.failed(r["id"], err, self.backoff(r["attempts"]))
+                if r["attempts"] == 0:
+                    log(f"delivery of {r['response_id']} failed ({err}): retrying")
+            self.endpoint_down = not ok
+        finally:
+            inflight.pop(r["id"], None)
+            self.wake.set()
 
     # --- start, restart and stop ---------------------------------------------------------------
 
@@ -688,6 +723,9 @@ class DuisService:
     async def start(self):
         self.wake = asyncio.Event()
         self.db = Outbox(self.folder)
+        # dcc.sqlite held open while the service runs: each check's own connection
+        # then never is the last to close, so it does not checkpoint (fsync) each time
+        self.dcc_store = self.dcc.store()
         self.dcc.config()           # writes the default adt.json once
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self._start_meters)
@@ -717,6 +755,8 @@ class DuisService:
         await asyncio.get_running_loop().run_in_executor(None, self._stop_meters)
         if self.db is not None:
             self.db.close()
+        if self.dcc_store is not None:
+            self.dcc_store.close()
 
     def describe(self):
         return {"url": self.url(), "dcc_dir": str(self.folder),

@@ -12,10 +12,14 @@ Signatures (sign / verify), as DCC Boxed and the User Systems make them:
   - SignedInfo canonicalised with exclusive c14n (xml-exc-c14n#), ecdsa-sha256;
   - one Reference URI="" whose only transform is enveloped-signature, digest
     SHA-256. With no c14n transform listed, XMLDSig turns the node-set into octets
-    with inclusive C14N 1.0, which is what the real DCC Boxed samples digest;
+    with inclusive C14N 1.0, which is what the real DCC Boxed samples digest (an
+    exclusive c14n transform after the enveloped one is read too, never made);
   - KeyInfo/X509Data/X509IssuerSerial names the certificate (no certificate
     inside); the receiver looks it up by serial and issuer in its trust store.
-Certificate dates are not checked (NOTES 1: test certificates expire).
+Certificate dates are not checked (NOTES 1: test certificates expire). Signing and
+verifying are done here on lxml's c14n and cryptography's ECDSA (the signature value
+is r || s, 32 bytes each): only this shape is made or accepted. The signed document
+verify returns is parsed again from exactly the bytes the digest covered.
 
 The trust store (TrustStore) is a folder of certificates (*.pem) and private keys
 (*.key, DER or PEM PKCS#8; *.key.pem) in the naming of ../shared/duis/xmlsign:
@@ -28,19 +32,22 @@ Every refusal raises XmlError (a UserError) whose `kind` says which check failed
 """
 
 import base64
-import datetime
+import copy
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (decode_dss_signature,
+                                                             encode_dss_signature)
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureConfiguration,
-                     SignatureMethod, SignatureReference, XMLSigner, XMLVerifier, methods)
-from signxml.exceptions import SignXMLException
 
 from gbmeter.errors import UserError
 
@@ -166,22 +173,31 @@ class XmlCert:
     cert: x509.Certificate
     key: object = None              # the private key, when the folder holds it
 
-    @property
+    # read from the certificate once (every message checks them)
+    @cached_property
     def eui(self):
         """The party's system title (16 lowercase hex digits) or None."""
         return _unique_identifier(self.cert)
 
-    @property
+    @cached_property
     def ou(self):
         return _ou(self.cert)
 
-    @property
+    @cached_property
     def serial(self):
         return self.cert.serial_number
 
-    @property
+    @cached_property
     def issuer(self):
         return self.cert.issuer.rfc4514_string()
+
+    @cached_property
+    def issuer_pairs(self):
+        return name_pairs(self.issuer)
+
+    @cached_property
+    def public_key(self):
+        return self.cert.public_key()
 
     @property
     def name(self):
@@ -243,7 +259,7 @@ class TrustStore:
             return None
         want = name_pairs(issuer)
         for c in self.certs:
-            if c.serial == serial and want == name_pairs(c.issuer):
+            if c.serial == serial and want == c.issuer_pairs:
                 return c
         return None
 
@@ -264,40 +280,81 @@ class TrustStore:
 
 
 # --- signing ------------------------------------------------------------------------------
+#
+# Own XMLDSig on lxml's c14n and cryptography's ECDSA (signxml, about ten times
+# slower per message, stays the cross-check in the tests). Exactly the signatures of
+# NOTES 8 are made and read: nothing else is supported, so nothing else can slip in.
 
-def _key_info(cert):
-    ki = etree.Element(f"{{{DS_NS}}}KeyInfo", nsmap={"ds": DS_NS})
-    data = etree.SubElement(ki, f"{{{DS_NS}}}X509Data")
-    iss = etree.SubElement(data, f"{{{DS_NS}}}X509IssuerSerial")
-    etree.SubElement(iss, f"{{{DS_NS}}}X509IssuerName").text = cert.issuer.rfc4514_string()
-    etree.SubElement(iss, f"{{{DS_NS}}}X509SerialNumber").text = str(cert.serial_number)
-    return ki
+INCLUSIVE_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+EC_NS = EXC_C14N        # InclusiveNamespaces lives in the exclusive c14n namespace
 
 
-class _Signer(XMLSigner):
-    """signxml's enveloped signer with the one reference URI="" (the whole document)
-    digested as XMLDSig says when no c14n transform is listed: inclusive C14N 1.0 of
-    the document without its signature. (signxml writes an explicit reference as
-    "#id"; the whole-document reference is set here.)"""
+def _ds(parent, name, **attrs):
+    return etree.SubElement(parent, f"{{{DS_NS}}}{name}", **attrs)
 
-    def _get_c14n_inputs_from_references(self, doc_root, references):
-        return [self.get_root(doc_root)], references
+
+def _c14n(node, exclusive, prefixes=None):
+    return etree.tostring(node, method="c14n", exclusive=exclusive, with_comments=False,
+                          inclusive_ns_prefixes=prefixes or None)
+
+
+def _detach(el):
+    """Take `el` out of its parent, keeping the text after it (the enveloped-signature
+    transform removes the element, not its neighbours' text)."""
+    parent = el.getparent()
+    if el.tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + el.tail
+        else:
+            parent.text = (parent.text or "") + el.tail
+    parent.remove(el)
+
+
+def _document_digest(root, exclusive=False, prefixes=None):
+    """SHA-256 of the document (`root` holds no signature any more) as the one
+    Reference URI="" digests it: inclusive C14N 1.0 when no c14n transform is
+    listed (the XMLDSig default, as DCC Boxed signs), exclusive when one is."""
+    data = _c14n(root, exclusive, prefixes)
+    return hashlib.sha256(data).digest(), data
+
+
+def _raw_signature(der, key):
+    r, s = decode_dss_signature(der)
+    n = (key.curve.key_size + 7) // 8
+    return r.to_bytes(n, "big") + s.to_bytes(n, "big")
 
 
 def sign(root, signer):
     """Bytes of `root` (an lxml element, or XML bytes) with an enveloped signature by
-    `signer` (an XmlCert with its key) appended as the root's last child."""
+    `signer` (an XmlCert with its key) appended as the root's last child; a signature
+    already there is replaced. The caller's element is not changed."""
     if isinstance(root, (bytes, str)):
         root = parse(root)
+    elif root.getparent() is None:
+        root = copy.deepcopy(root)
+    else:
+        root = parse(etree.tostring(root))
+    if signer.key is None:
+        raise UserError(f"no private key for {signer.path}")
     for old in root.findall(f"{{{DS_NS}}}Signature"):
-        root.remove(old)
-    xs = _Signer(method=methods.enveloped, signature_algorithm=SignatureMethod.ECDSA_SHA256,
-                   digest_algorithm=DigestAlgorithm.SHA256,
-                   c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    ref = SignatureReference(URI="", c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0)
-    signed = xs.sign(root, key=signer.key, key_info=_key_info(signer.cert), reference_uri=[ref],
-                     exclude_c14n_transform_element=True)
-    return tostring(signed)
+        _detach(old)
+    digest, _ = _document_digest(root)
+    sig = etree.SubElement(root, f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS})
+    si = _ds(sig, "SignedInfo")
+    _ds(si, "CanonicalizationMethod", Algorithm=EXC_C14N)
+    _ds(si, "SignatureMethod", Algorithm=ECDSA_SHA256)
+    ref = _ds(si, "Reference", URI="")
+    _ds(_ds(ref, "Transforms"), "Transform", Algorithm=ENVELOPED)
+    _ds(ref, "DigestMethod", Algorithm=SHA256)
+    _ds(ref, "DigestValue").text = b64(digest)
+    der = signer.key.sign(_c14n(si, True), ec.ECDSA(hashes.SHA256()))
+    _ds(sig, "SignatureValue").text = b64(_raw_signature(der, signer.key))
+    data = _ds(_ds(sig, "KeyInfo"), "X509Data")
+    iss = _ds(data, "X509IssuerSerial")
+    _ds(iss, "X509IssuerName").text = signer.issuer
+    _ds(iss, "X509SerialNumber").text = str(signer.serial)
+    return tostring(root)
 
 
 # --- verifying ------------------------------------------------------------------------------
@@ -315,10 +372,31 @@ def _only(parent, path, what):
     return found[0]
 
 
+def _prefixes(method):
+    """The InclusiveNamespaces PrefixList of an exclusive c14n method element."""
+    inc = method.find(f"{{{EC_NS}}}InclusiveNamespaces")
+    if inc is None:
+        return None
+    return [p for p in (inc.get("PrefixList") or "").split() if p]
+
+
+@dataclass
+class _Shape:
+    issuer: str
+    serial: str
+    signed_info: object
+    c14n_prefixes: list
+    digest_exclusive: bool
+    digest_prefixes: list
+    digest_value: str
+    signature_value: str
+
+
 def _check_shape(sig):
     """The signature is the one NOTES 8 describes, nothing else."""
     si = _only(sig, "ds:SignedInfo", "SignedInfo")
-    c14n = _only(si, "ds:CanonicalizationMethod", "CanonicalizationMethod").get("Algorithm")
+    cm = _only(si, "ds:CanonicalizationMethod", "CanonicalizationMethod")
+    c14n = cm.get("Algorithm")
     if c14n != EXC_C14N:
         raise XmlError("signature", f"canonicalisation {c14n} is not exclusive c14n ({EXC_C14N})")
     alg = _only(si, "ds:SignatureMethod", "SignatureMethod").get("Algorithm")
@@ -328,10 +406,11 @@ def _check_shape(sig):
     if ref.get("URI") != "":
         raise XmlError("signature", f"the reference is URI={ref.get('URI')!r}, expected the whole "
                                     'document (URI="")')
-    transforms = [t.get("Algorithm") for t in ref.findall("ds:Transforms/ds:Transform", DS)]
-    if not transforms or transforms[0] != ENVELOPED or any(
-            t not in (ENVELOPED, EXC_C14N) for t in transforms):
-        raise XmlError("signature", f"transforms {transforms} are not the enveloped-signature one")
+    steps = ref.findall("ds:Transforms/ds:Transform", DS)
+    transforms = [t.get("Algorithm") for t in steps]
+    if transforms not in ([ENVELOPED], [ENVELOPED, EXC_C14N]):
+        raise XmlError("signature", f"transforms {transforms} are not the enveloped-signature one "
+                                    "(optionally followed by exclusive c14n)")
     digest = _only(ref, "ds:DigestMethod", "DigestMethod").get("Algorithm")
     if digest != SHA256:
         raise XmlError("signature", f"digest {digest} is not SHA-256")
@@ -340,12 +419,17 @@ def _check_shape(sig):
     serial = iss.find("ds:X509SerialNumber", DS)
     if name is None or serial is None or not (name.text or "").strip():
         raise XmlError("signature", "X509IssuerSerial needs X509IssuerName and X509SerialNumber")
-    return name.text.strip(), (serial.text or "").strip()
+    return _Shape(name.text.strip(), (serial.text or "").strip(), si, _prefixes(cm),
+                  len(transforms) == 2, _prefixes(steps[-1]) if len(steps) == 2 else None,
+                  _only(ref, "ds:DigestValue", "DigestValue").text,
+                  _only(sig, "ds:SignatureValue", "SignatureValue").text)
 
 
 def verify(data, trust, max_bytes=MAX_BYTES):
-    """Verify a signed DUIS message (bytes or a parsed root). Returns Verified with the
-    signed document and the signer's certificate; raises XmlError."""
+    """Verify a signed DUIS message (bytes or a parsed root, which is left as it is).
+    Returns Verified with the signed document (parsed again from exactly the bytes the
+    digest covers: a comment or anything else outside the digest is not in it) and
+    the signer's certificate; raises XmlError."""
     root = parse(data, max_bytes) if isinstance(data, (bytes, str)) else data
     everywhere = root.findall(f".//{{{DS_NS}}}Signature")
     if not everywhere:
@@ -355,27 +439,39 @@ def verify(data, trust, max_bytes=MAX_BYTES):
     sig = everywhere[0]
     if sig.getnext() is not None:
         raise XmlError("signature", "ds:Signature must be the root's last element")
-    issuer, serial = _check_shape(sig)
-    cert = trust.lookup(issuer, serial)
+    shape = _check_shape(sig)
+    cert = trust.lookup(shape.issuer, shape.serial)
     if cert is None:
-        raise XmlError("unknown-signer", f"signer {issuer} serial {serial} is not in the trust "
-                                         f"store {trust.path}")
-    c = cert.cert
-    now = datetime.datetime.now(datetime.timezone.utc)
-    at = min(max(now, c.not_valid_before_utc), c.not_valid_after_utc)   # dates not checked
-    config = SignatureConfiguration(
-        location="./", expect_references=1, require_x509=True,
-        signature_methods=frozenset({SignatureMethod.ECDSA_SHA256}),
-        digest_algorithms=frozenset({DigestAlgorithm.SHA256}),
-        default_reference_c14n_method=CanonicalizationMethod.CANONICAL_XML_1_0,
-        verification_time=at)
+        raise XmlError("unknown-signer", f"signer {shape.issuer} serial {shape.serial} is not in "
+                                         f"the trust store {trust.path}")
+
+    def refused(why):
+        return XmlError("signature", f"the signature does not verify with {cert.name} ({why})")
+
+    key = cert.public_key
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise refused("its certificate's key is not an EC key")
     try:
-        result = XMLVerifier().verify(etree.tostring(root), x509_cert=c, expect_config=config,
-                                      parser=_parser())
-    except SignXMLException as e:
-        raise XmlError("signature", f"the signature does not verify with {cert.name} "
-                                    f"({type(e).__name__}: {e})") from None
-    return Verified(result.signed_xml, cert)
+        raw = base64.b64decode("".join((shape.signature_value or "").split()), validate=True)
+        want = base64.b64decode("".join((shape.digest_value or "").split()), validate=True)
+    except ValueError:
+        raise refused("SignatureValue or DigestValue is not base64") from None
+    n = (key.curve.key_size + 7) // 8
+    if len(raw) != 2 * n:
+        raise refused(f"SignatureValue is {len(raw)} bytes, ecdsa-sha256 with this key is {2 * n}")
+    try:
+        key.verify(encode_dss_signature(int.from_bytes(raw[:n], "big"),
+                                        int.from_bytes(raw[n:], "big")),
+                   _c14n(shape.signed_info, True, shape.c14n_prefixes),
+                   ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise refused("InvalidSignature: SignedInfo was not signed by this key") from None
+    doc = copy.deepcopy(root)
+    _detach(doc[len(doc) - 1])          # the enveloped-signature transform
+    digest, signed = _document_digest(doc, shape.digest_exclusive, shape.digest_prefixes)
+    if not hmac.compare_digest(digest, want):
+        raise refused("InvalidDigest: the document is not the one that was signed")
+    return Verified(parse(signed, max_bytes=len(signed) + 1), cert)
 
 
 def b64(data):

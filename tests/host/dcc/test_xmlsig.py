@@ -135,6 +135,80 @@ def test_sign_replaces_a_placeholder_signature(duis_dir, trust):
     assert xmlsig.verify(signed, trust).signer.eui == "90b3d51f30010000"
 
 
+def _signxml_signed(data, signer, c14n_transform):
+    """A message signed by signxml (another XMLDSig implementation) in the NOTES 8
+    shape; with c14n_transform the Reference also lists exclusive c14n."""
+    from signxml import (CanonicalizationMethod, DigestAlgorithm, SignatureMethod,
+                         SignatureReference, XMLSigner, methods)
+
+    class Whole(XMLSigner):     # the one reference is URI="" (signxml writes "#id")
+        def _get_c14n_inputs_from_references(self, doc_root, references):
+            return [self.get_root(doc_root)], references
+
+    xs = Whole(method=methods.enveloped, signature_algorithm=SignatureMethod.ECDSA_SHA256,
+               digest_algorithm=DigestAlgorithm.SHA256,
+               c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
+    c14n = (CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0 if c14n_transform
+            else CanonicalizationMethod.CANONICAL_XML_1_0)
+    ki = etree.fromstring(
+        f'<ds:KeyInfo xmlns:ds="{xmlsig.DS_NS}"><ds:X509Data><ds:X509IssuerSerial>'
+        f"<ds:X509IssuerName>{signer.issuer}</ds:X509IssuerName><ds:X509SerialNumber>"
+        f"{signer.serial}</ds:X509SerialNumber></ds:X509IssuerSerial></ds:X509Data>"
+        "</ds:KeyInfo>")
+    return etree.tostring(xs.sign(etree.fromstring(data), key=signer.key, key_info=ki,
+                                  reference_uri=[SignatureReference(URI="", c14n_method=c14n)],
+                                  exclude_c14n_transform_element=not c14n_transform))
+
+
+@pytest.mark.parametrize("c14n_transform", [False, True])
+def test_signatures_made_by_signxml_verify_here(trust, c14n_transform):
+    """The verifier is this module's own: what another implementation signs in the
+    NOTES 8 shape verifies, and a change after signing is still caught."""
+    supplier = trust.signer("xml-sign-90B3D51F30010000-ds")
+    signed = _signxml_signed(_request(), supplier, c14n_transform)
+    assert (b"xml-exc-c14n#\"/></ds:Transforms>" in signed) == c14n_transform
+    v = xmlsig.verify(signed, trust)
+    assert v.signer.eui == "90b3d51f30010000"
+    assert v.root.findtext(f"{{{NS}}}Body/{{{NS}}}ResetDebtRegister/{{{NS}}}DebtRegister") == \
+        "TimeDebtRegister1"
+    with pytest.raises(xmlsig.XmlError, match="does not verify"):
+        xmlsig.verify(signed.replace(b"TimeDebtRegister1", b"TimeDebtRegister2"), trust)
+
+
+def test_the_signed_document_is_what_the_digest_covers(trust):
+    """Comments are outside the digest (exclusive/inclusive c14n without comments):
+    one slipped into a signed value after signing still verifies, but the document
+    verify returns holds the whole signed value, not the part before the comment;
+    text after the signature is kept where the enveloped transform leaves it."""
+    supplier = trust.signer("xml-sign-90B3D51F30010000-ds")
+    signed = xmlsig.sign(_request(counter=1234), supplier)
+    commented = signed.replace(b":1234</sr:RequestID>", b":12<!-- x -->34</sr:RequestID>")
+    assert etree.fromstring(commented).findtext(f"{{{NS}}}Header/{{{NS}}}RequestID").endswith(
+        ":12")
+    v = xmlsig.verify(commented, trust)
+    assert v.root.findtext(f"{{{NS}}}Header/{{{NS}}}RequestID").endswith(":1234")
+    assert not list(v.root.iter(etree.Comment))
+    # signed with "\n\n" after the Body, the signature then put between the two
+    # (as a signer inserting it before the root's closing text would): the same text
+    two = xmlsig.sign(_request().replace(b"</sr:Body>\n", b"</sr:Body>\n\n"), supplier)
+    tailed = two.replace(b"</sr:Body>\n\n<ds:Signature", b"</sr:Body>\n<ds:Signature").replace(
+        b"</ds:Signature></sr:Request>", b"</ds:Signature>\n</sr:Request>")
+    assert tailed != two and xmlsig.verify(tailed, trust).signer is supplier
+    for changed in (tailed.replace(b"</ds:Signature>\n", b"</ds:Signature>\nx"),
+                    signed.replace(b"</ds:Signature></sr:Request>",
+                                   b"</ds:Signature>\n</sr:Request>")):
+        with pytest.raises(xmlsig.XmlError, match="does not verify"):
+            xmlsig.verify(changed, trust)
+
+
+def test_sign_leaves_the_callers_element_alone(trust):
+    root = xmlsig.parse(_request())
+    before = etree.tostring(root)
+    signed = xmlsig.sign(root, trust.signer("xml-sign-90B3D51F30010000-ds"))
+    assert etree.tostring(root) == before
+    assert xmlsig.verify(signed, trust).root.find(f"{{{xmlsig.DS_NS}}}Signature") is None
+
+
 def _tamper_cases(signed):
     root = etree.fromstring(signed)
     sig = root[-1]

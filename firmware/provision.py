@@ -88,9 +88,14 @@ def d_provision(m, work, req):
     if not make and "seed" in req:
         raise ValueError("seed: given, but the meter keeps its key pairs")
     rand = _entropy(m.cfg, req) if make else None
+    if str(mid).lower() in anchors:
+        raise ValueError("id: a trust anchor's")
     if device != work["device"] or mid != work["id"]:
-        # A different meter: start from factory state, but never lower a counter.
+        # A different meter: start from factory state, but never lower a counter; a
+        # provisioned meter is wiped only when asked to be.
         fresh = meter.new_state(device, mid, profile, overrides)  # checks device and id
+        if "keys" in work and not req.get("factory_reset"):
+            raise ValueError("factory_reset: not asked for")
         fresh["counters"] = work["counters"]
         fresh["alert_ctr"] = work["alert_ctr"]
         work.clear()
@@ -98,6 +103,8 @@ def d_provision(m, work, req):
     work["profile"] = profile
     work["settings"] = settings
     work["anchors"] = anchors
+    # a party no longer trusted keeps no counter
+    work["counters"] = {w: n for w, n in work["counters"].items() if w in anchors}
     # Everything is checked. The comb tables and ECDH secrets go now, before the key
     # pairs (the heaviest part of the heaviest diagnostic); app.Meter.diag makes
     # them again for whichever anchors the meter ends up with.

@@ -1,3 +1,3 @@
 """gbmeter: host toolkit for the gbmeter GSME/ESME test stub."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"     # the firmware it deploys: firmware/appdiag.py VERSION

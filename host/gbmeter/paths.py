@@ -50,6 +50,19 @@ def tool(name):
     raise ToolMissing(f"{name} not found: run `make setup` to install it")
 
 
+def home():
+    """Where gbmeter keeps its own things for this user, whatever folder a command
+    runs in: the default key folder (keys/), what it learns with read-only key folders
+    (state/) and the default DCC folder (dcc/). $GBMETER_HOME, else
+    $XDG_DATA_HOME/gbmeter, else ~/.local/share/gbmeter."""
+    env = os.environ.get("GBMETER_HOME")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "gbmeter"
+
+
 def shared():
     """../shared beside the checkout ($GBMETER_SHARED overrides), or None."""
     env = os.environ.get("GBMETER_SHARED")

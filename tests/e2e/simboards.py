@@ -27,7 +27,9 @@ class SimBoard:
     """A `gbmeter sim` process and what it printed."""
 
     def __init__(self, dir, device="gsme", extra=(), timeout=60):
-        self.argv = [GBMETER, "sim", "--json", "--dir", str(dir), "--device", device, *extra]
+        # device None: no --device, so a reused folder runs the meter it holds
+        self.argv = [GBMETER, "sim", "--json", "--dir", str(dir),
+                     *(["--device", device] if device else []), *extra]
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)

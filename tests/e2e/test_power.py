@@ -41,7 +41,7 @@ def test_restart_preserves_all_state(start_board, tmp_path):
                                  "time1_rate": 1000, "payment_pct": 2500})
         before = state(link)
     b.stop()
-    b2 = start_board("esme", dir=d)  # the folder, not the option, decides
+    b2 = start_board(None, dir=d)  # the folder decides (naming another device is an error)
     with Link(b2.port) as link:
         assert state(link) == before
 

@@ -168,7 +168,7 @@ def test_choose_and_change_profiles_cli(start_board, tmp_path):
                       (("--setting", "nonsense"), "NAME=VALUE")):
         r = gb(*base, *bad)
         assert r.returncode == 1 and word in r.stderr, r.stderr
-    assert gb("provision", "--profile", "smets9", *base[1:]).returncode == 2   # argparse
+    assert gb("provision", "--profile", "smets9", *base[1:]).returncode == 64  # usage error
     assert json.loads(gb("registers", "--port", b.port, "--json").stdout) == before
     # a new profile, one setting overridden
     r = gb(*base, "--profile", "smets2", "--setting", "whole-pence=true", "--json")

@@ -83,7 +83,7 @@ def test_board_folder_survives_restart(start_board, tmp_path):
     (d / "note.txt").write_text("kept")  # stands for anything the meter wrote to flash
     assert b.stop() == 0
     assert wait_until(lambda: not b.unix_port_alive())
-    b2 = start_board("gsme", dir=d)  # a reused folder keeps its own factory settings
+    b2 = start_board(None, dir=d)  # a reused folder runs the meter it holds
     assert b2.device == "esme"
     assert (d / "note.txt").read_text() == "kept"
 

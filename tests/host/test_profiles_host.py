@@ -83,7 +83,7 @@ def test_profiles_verb(capsys):
 def test_cli_rejects_unknown_profile_names(capsys):
     with pytest.raises(SystemExit) as e:
         cli.main(["sim", "--profile", "smets9"])
-    assert e.value.code == 2
+    assert e.value.code == 64      # a usage error (2 is a failed Command)
     assert "smets9" in capsys.readouterr().err
 
 

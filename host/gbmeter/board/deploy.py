@@ -2,11 +2,13 @@
 a virtual one (the unix port cannot soft-reset, so virtual boards use `resume`)."""
 
 import json
+import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 from gbmeter import paths
+from gbmeter.board.portlock import PortLock
 from gbmeter.errors import UserError
 
 # main.py stays source so the board can run it at boot whatever else is compiled.
@@ -81,15 +83,32 @@ def run_mpremote(argv, port, timeout=120):
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise UserError(f"mpremote timed out talking to {port}") from None
+        raise UserError(f"mpremote got no answer from {port} within {timeout:g} s: is a "
+                        "MicroPython board there, with its REPL free?") from None
     if r.returncode:
         msg = (r.stderr or r.stdout).strip().splitlines()
         raise UserError(f"mpremote failed on {port}: {msg[-1] if msg else 'no output'}")
     return r.stdout
 
 
-def deploy(port, board, mpy=False, factory=None):
-    """Deploy to a real board and reset it so main.py starts serving."""
+def check_port(port):
+    """A device path that does not exist is named as such (mpremote would say it
+    "may be in use by another program"); pyserial URLs are left to mpremote."""
+    if "://" not in str(port) and not os.path.exists(port):
+        raise UserError(f"no such port {port}: is the board plugged in? (ls /dev/ttyACM* "
+                        "/dev/ttyUSB*; a virtual board's port is what `gbmeter sim` printed)")
+
+
+def deploy(port, board, mpy=False, factory=None, timeout=120, notify=None):
+    """Deploy to a real board and reset it so main.py starts serving. The port's
+    lock is held meanwhile, so no gbmeter command talks to it half-deployed.
+    notify(text) hears when mpremote starts (it may wait up to `timeout` s)."""
+    check_port(port)
     with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
         files = stage(board, mpy, factory, work)
-        run_mpremote(mpremote_argv(port, files, mpy, resume=False, then=["reset"]), port)
+        with PortLock(port):
+            if notify:
+                notify(f"copying {len(files)} files to {port} with mpremote (gives up after "
+                       f"{timeout:g} s)")
+            run_mpremote(mpremote_argv(port, files, mpy, resume=False, then=["reset"]), port,
+                         timeout)

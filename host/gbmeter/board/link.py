@@ -3,13 +3,16 @@
 Works over any pyserial port: a device path (/dev/ttyACM0, a virtual board's pty)
 or a pyserial URL (socket://, rfc2217://, loop://)."""
 
+import errno
 import json
+import random
 import struct
 import time
 import zlib
 
 import serial
 
+from gbmeter.board import portlock
 from gbmeter.errors import UserError
 
 MAGIC = b"GM"
@@ -26,12 +29,21 @@ T_DIAG_REPLY = 0x11
 T_NAK = 0x15
 T_RELEASE = 0x1B
 
+# diagnostics that only read: an unanswered one changed nothing
+READING_DIAGS = ("ping", "registers", "lasterror", "heap")
+
 TYPE_NAMES = {T_GBCS: "gbcs", T_RESPONSE: "response", T_ALERT: "alert", T_DIAG: "diag",
               T_DIAG_REPLY: "diag-reply", T_NAK: "nak", T_RELEASE: "release"}
 
 
 class LinkError(UserError):
     """The link failed: no board, no answer, the board went away, or it NAK'd."""
+
+
+class OutcomeUnknown(LinkError):
+    """A request that may change the meter went out and its answer was not read."""
+
+    exit_code = 5
 
 
 class MeterError(UserError):
@@ -75,19 +87,41 @@ class Frame:
         return f"Frame({TYPE_NAMES.get(self.type, hex(self.type))}, seq={self.seq}, {self.payload.hex()})"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a request was out: args[0] says what is known of it."""
+
+
 class Link:
-    def __init__(self, port, timeout=10.0, baudrate=115200):
+    """The host end of one board's link. Opening it takes the port's lock
+    (gbmeter.board.portlock: one process at a time, waiting up to `wait` seconds),
+    drops whatever an earlier user left unread, and starts the frame sequence at a
+    random number, so an answer meant for another request is never taken as ours."""
+
+    def __init__(self, port, timeout=10.0, baudrate=115200, wait=None):
         self.port = port
         self.timeout = timeout
-        self.seq = 0
+        self.seq = random.randrange(1, 256)
         self._rx = bytearray()
+        self.ser = None
+        self._lock = portlock.acquire(port, wait)
         try:
             self.ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05)
+            self.ser.reset_input_buffer()
         except (serial.SerialException, ValueError, OSError) as e:
+            portlock.release(self._lock)
+            self._lock = None
+            if isinstance(e, OSError) and e.errno == errno.ENOENT or "No such file" in str(e):
+                raise LinkError(f"cannot open {port}: no such port (is the board "
+                                "plugged in, or the sim running?)") from None
             raise LinkError(f"cannot open {port}: {e}") from None
 
     def close(self):
-        self.ser.close()
+        try:
+            if self.ser is not None:
+                self.ser.close()
+        finally:
+            portlock.release(self._lock)
+            self._lock = None
 
     def __enter__(self):
         return self
@@ -143,21 +177,41 @@ class Link:
             self._fill(deadline)
 
     # -- requests ---------------------------------------------------------------
-    def request(self, ftype, payload, timeout=None, naks=False):
+    def request(self, ftype, payload, timeout=None, naks=False, what=None):
         """Send one request; return every frame of its answer, the FINAL one last.
-        A NAK raises LinkError, or with `naks` ends the answer as its last frame."""
+        A NAK raises LinkError, or with `naks` ends the answer as its last frame.
+        `what` names a request that may change the meter ("the Command"): when it
+        went out and no answer was read (timeout, Ctrl-C), the error says so."""
         if len(payload) > MAX_PAYLOAD:
             raise LinkError(f"{len(payload)} bytes do not fit in one link frame (at most "
                             f"{MAX_PAYLOAD}): nothing was sent")
-        self.seq = (self.seq + 1) & 0xFF
+        self.seq = self.seq % 255 + 1      # 1..255; 0 is the sim's RELEASE at stop
         seq = self.seq
-        self.write(encode(ftype, seq, payload))
+        frame = encode(ftype, seq, payload)
+        try:
+            return self._exchange(frame, seq, timeout, naks, what)
+        except KeyboardInterrupt:
+            # Ctrl-C with the request out: say what is known of it
+            if what:
+                raise Interrupted(self.unknown(what)) from None
+            raise
+
+    def unknown(self, what):
+        """Words for a request that went out and whose answer was not read."""
+        return (f"{what} was sent; no answer read, so whether the meter acted on it is "
+                f"unknown: check with `gbmeter registers --port {self.port}`")
+
+    def _exchange(self, frame, seq, timeout, naks, what):
+        self.write(frame)
         frames = []
         wait = self.timeout if timeout is None else timeout
         while True:
             try:
                 f = self.read_frame(wait)
             except TimeoutError:
+                if what:
+                    raise OutcomeUnknown(f"no answer from {self.port} within {wait:g} s "
+                                         f"(--timeout): {self.unknown(what)}") from None
                 if frames:
                     raise LinkError(f"{self.port} stopped answering mid-reply") from None
                 raise LinkError(
@@ -177,7 +231,8 @@ class Link:
     def diag(self, op, timeout=None, **fields):
         """Run one local diagnostic; returns the meter's reply object and any alert frames."""
         req = dict(fields, op=op)
-        frames = self.request(T_DIAG, json.dumps(req).encode(), timeout)
+        what = None if op in READING_DIAGS else f"the {op} diagnostic"
+        frames = self.request(T_DIAG, json.dumps(req).encode(), timeout, what=what)
         last = frames[-1]
         if last.type != T_DIAG_REPLY:
             raise LinkError(f"{self.port} answered a diagnostic with a {TYPE_NAMES.get(last.type)} frame")
@@ -196,7 +251,7 @@ class Link:
     def gbcs(self, command, timeout=None, naks=False):
         """Send a GBCS COMMAND; returns the answer frames (alerts, then Response or
         alert; with `naks`, a NAK frame ends them instead of raising LinkError)."""
-        return self.request(T_GBCS, command, timeout, naks)
+        return self.request(T_GBCS, command, timeout, naks, what="the Command")
 
     def release(self, timeout=None):
         """Ask the firmware to stop serving and hand the stream back to the REPL."""

@@ -35,6 +35,44 @@ from gbmeter.board.link import Link, LinkError, T_RELEASE, encode
 # line, clear it, leave raw mode, then end-of-file on an empty line, and it exits.
 LEAVE_REPL = b"\r\x03\x02\x04"
 
+HEAP_MIN = 16 * 1024          # below this the unix port's REPL cannot take mpremote
+HEAP_MAX = 1024 ** 3
+FIRMWARE_HEAP = "64K"         # what the firmware is made to fit (README "Heap")
+CONSOLE_TAIL = 4096
+
+
+def heap_option(text):
+    """The unix port's -X heapsize= value for a heap size such as 64K, 2M or 65536,
+    checked: a UserError names what is wrong (the unix port itself would exit, or run
+    out of memory somewhere in mpremote)."""
+    t = str(text).strip().upper()
+    scale = {"K": 1024, "M": 1024 ** 2}.get(t[-1:], 1)
+    digits = t[:-1] if scale > 1 else t
+    if not digits.isdigit():
+        raise UserError(f"--heap {text!r}: give a size in bytes, or with K or M, e.g. 64K")
+    n = int(digits) * scale
+    if not HEAP_MIN <= n <= HEAP_MAX:
+        raise UserError(f"--heap {text}: give {HEAP_MIN // 1024}K to {HEAP_MAX // 1024 ** 2}M "
+                        f"(the firmware is made to fit {FIRMWARE_HEAP})")
+    return t
+
+
+def _a(device):
+    d = str(device).upper()
+    return ("an " if d[:1] in "AEIOU" else "a ") + d
+
+
+def board_folder(path):
+    """Make the board folder (its flash) if needed; a UserError when the path is not
+    one (a file, or under a file)."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"--dir {p}: that is a file, not a board folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--dir {p}: cannot make the board folder: {e.strerror}") from None
+
 
 class VirtualBoard:
     def __init__(self, dir=None, device="gsme", heap=None, mpy=False, board="unix",
@@ -44,11 +82,11 @@ class VirtualBoard:
             self.tempdir = tempfile.mkdtemp(prefix="gbmeter-board-")
             dir = self.tempdir
         self.dir = Path(dir).resolve()
-        self.device = device
-        self.heap = heap
+        self.device = device          # None: whatever the folder holds (new: gsme)
+        self.heap = heap_option(heap) if heap else None
         self.mpy = mpy
         self.board = board
-        self.factory = dict(factory or {}, device=device)
+        self.factory = dict(factory or {}, device=device or "gsme")
         if profile:
             self.factory["profile"] = profile
         self.profile = profile
@@ -56,6 +94,7 @@ class VirtualBoard:
         self.proc = None
         self.port = None
         self._stop = threading.Event()
+        self._tail = bytearray()
 
     # What ends the REPL session at stop (after RELEASE): the unix port exits.
     LEAVE = LEAVE_REPL
@@ -66,7 +105,7 @@ class VirtualBoard:
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        board_folder(self.dir)
         self._exe = self._prepare()
         m1, s1 = pty.openpty()
         tty.setraw(s1)  # no echo, no signals, no CR/LF mangling: bytes pass as they are
@@ -83,6 +122,12 @@ class VirtualBoard:
         self._bridge.start()
         try:
             self._deploy_and_boot()
+            if self.device and self.hello.get("device") != self.device:
+                raise UserError(
+                    f"the board folder {self.dir} holds {_a(self.hello.get('device', '?'))}, "
+                    f"not {_a(self.device)}: --device sets up a new board folder (leave it out "
+                    "to run the folder's meter); `gbmeter provision --device ... "
+                    "--factory-reset` changes the device of an existing meter")
             if self.profile and self.hello.get("profile") != self.profile:
                 raise UserError(
                     f"the board folder {self.dir} holds a {self.hello.get('profile')} meter: "
@@ -126,20 +171,42 @@ class VirtualBoard:
         with tempfile.TemporaryDirectory(prefix="gbmeter-stage-") as work:
             files = deploy.stage(self.board, self.mpy, factory, work)
             argv = deploy.mpremote_argv(self.port, files, self.mpy, resume=True)
-            deploy.run_mpremote(argv, self.port, timeout=self.start_timeout * 4)
+            try:
+                deploy.run_mpremote(argv, self.port, timeout=self.start_timeout * 4)
+            except UserError as e:
+                raise UserError(f"{e}{self._heap_hint()}") from None
+        self._tail = bytearray()
         self._reset()
         deadline = time.monotonic() + self.start_timeout
         last = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise UserError(f"the unix port exited with status {self.proc.returncode} while booting")
+                raise UserError(f"the unix port exited with status {self.proc.returncode} "
+                                f"while booting{self._heap_hint()}")
+            if self.heap and b"MemoryError" in self._tail:
+                raise UserError(f"the firmware ran out of memory while booting "
+                                f"({self._console_line('MemoryError')}){self._heap_hint()}")
             try:
                 with Link(self.port, timeout=1.0) as link:
                     self.hello = link.ping()
                     return
             except LinkError as e:
                 last = e
-        raise UserError(f"virtual board on {self.port} did not answer ping: {last}")
+        raise UserError(f"virtual board on {self.port} did not answer ping: {last}"
+                        f"{self._heap_hint()}")
+
+    def _console_line(self, word):
+        """The last line of the unix port's console output holding `word`."""
+        lines = [ln for ln in bytes(self._tail).decode(errors="replace").splitlines()
+                 if word in ln]
+        return lines[-1].strip() if lines else word
+
+    def _heap_hint(self):
+        if not self.heap:
+            return ""
+        return (f"; the board did not come up in a heap of {self.heap}: the firmware is "
+                f"made to fit {FIRMWARE_HEAP} as .mpy (--mpy), more as .py; give a larger "
+                "--heap, or leave it out")
 
     def _pump(self):
         fds = (self._m1, self._m2)
@@ -154,6 +221,8 @@ class VirtualBoard:
                 except OSError:
                     return  # the unix port went away
                 out = self._m2 if fd == self._m1 else self._m1
+                if fd == self._m1:       # what the unix port printed: kept for errors
+                    self._tail = (self._tail + data)[-CONSOLE_TAIL:]
                 try:
                     os.write(out, data)
                 except OSError:

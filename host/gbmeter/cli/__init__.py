@@ -10,57 +10,87 @@ Verbs return an exit code; errors are raised as `gbmeter.errors.UserError` and
 printed in plain words, never as a traceback.
 """
 
-import argparse
-import importlib
 import os
-import pkgutil
+import signal
 import sys
 
-import gbmeter
 from gbmeter.errors import UserError
 
-
-def verbs():
-    """Verb name -> module, from this package's modules (reset_debt -> reset-debt)."""
-    return {m.name.replace("_", "-"): f"{__name__}.{m.name}"
-            for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+# Only what main() needs before its Ctrl-C guard is imported here (a Ctrl-C while the
+# interpreter starts must not end in a traceback): the parser and the verbs are in
+# gbmeter.cli._parser, imported inside the guard.
 
 
-def build_parser(only=None):
-    """The parser; with `only`, just that verb's module is imported, so one verb starts
-    fast and does not depend on the others."""
-    p = argparse.ArgumentParser(
-        prog="gbmeter",
-        description="Drive gbmeter GSME/ESME test meters: virtual boards, GBCS "
-                    "Commands, Service Requests and the DCC's checks.")
-    p.add_argument("--version", action="version", version=f"gbmeter {gbmeter.__version__}")
-    sub = p.add_subparsers(dest="verb", metavar="VERB")
-    table = verbs()
-    for name in sorted(table):
-        if only is None or name == only:
-            importlib.import_module(table[name]).register(sub)
-    return p
+def _who(verb):
+    return f"gbmeter {verb}" if verb else "gbmeter"
+
+
+def _exit_interrupted(signum, frame):
+    # Ctrl-C while the modules load or the options are read: nothing has been done yet,
+    # so stop at once (an interrupt raised inside an import can surface as another
+    # exception, e.g. RuntimeError from __set_name__, which no except clause expects)
+    os.write(2, b"gbmeter: interrupted\n")
+    os._exit(130)
+
+
+def _interrupt(e):
+    """Whether an exception is, or was caused by, a Ctrl-C."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first if first in verbs() else None)
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    verb = None
+    restore = None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        try:
+            signal.signal(signal.SIGINT, _exit_interrupted)
+            restore = signal.default_int_handler
+        except ValueError:       # not the main thread: leave signals alone
+            pass
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
+        first = next((a for a in argv if not a.startswith("-")), None)
+        from gbmeter.cli._parser import build_parser, usage, verbs
+        verb = first if first in verbs() else None
+        parser = build_parser(verb)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            return usage(parser)
+        if restore is not None:
+            # from here a Ctrl-C raises KeyboardInterrupt, so the verb can clean up
+            # (stop a sim, close the port) and say what was in flight
+            signal.signal(signal.SIGINT, restore)
+            restore = None
         return args.func(args) or 0
     except UserError as e:
-        print(f"gbmeter {args.verb}: {e}", file=sys.stderr)
+        print(f"{_who(verb)}: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        # Ctrl-C at any instant, even while the verb's modules load: no traceback;
+        # a request that was out and unanswered is named (board.link.Interrupted)
+        note = f": {e.args[0]}" if e.args else ""
+        print(f"{_who(verb)}: interrupted{note}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader (`| head`) stopped early: nothing of ours went wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:
+        ki = _interrupt(e)
+        if ki is None:
+            raise
+        note = f": {ki.args[0]}" if ki.args else ""
+        print(f"{_who(verb)}: interrupted{note}", file=sys.stderr)
+        return 130
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """What the sending verbs share: their common options and the body that opens the key
 folder and the port, runs one chain and prints the result."""
 
+import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -12,6 +14,36 @@ from gbmeter.gbcs import codec
 from gbmeter.supplier.session import Session, describe
 
 
+KEYS_HELP = ("key folder (default: keys/ in gbmeter's home, $GBMETER_HOME, else "
+             "~/.local/share/gbmeter: one per user, made on first use)")
+DCC_DIR_HELP = ("the DCC folder: anomaly detection and quarantine (default: "
+                "$GBMETER_DCC_DIR, else dcc/ in gbmeter's home)")
+PORT_ENV = "GBMETER_PORT"
+
+
+def add_port(p, help="the board's serial port or pyserial URL (default: $GBMETER_PORT)"):
+    """--port, which $GBMETER_PORT saves typing on every call."""
+    default = os.environ.get(PORT_ENV) or None
+    p.add_argument("--port", metavar="PORT", default=default, required=default is None,
+                   help=help)
+
+
+def seconds(text):
+    """argparse type: a number of seconds above 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return v
+
+
+def add_timeout(p, default=10.0, what="each answer"):
+    p.add_argument("--timeout", type=seconds, default=default, metavar="SECONDS",
+                   help=f"how long to wait for {what} from the board (default {default:g})")
+
+
 def add_force(p):
     p.add_argument("--force", action="store_true",
                    help="send it even when the meter's profile does not know the use case "
@@ -19,10 +51,11 @@ def add_force(p):
 
 
 def add_common(p):
-    p.add_argument("--port", required=True)
-    p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
+    add_port(p)
+    add_timeout(p)
+    p.add_argument("--keys", metavar="DIR", help=KEYS_HELP)
     p.add_argument("--supplier", help="Supplier system title (default: the lowest)")
-    p.add_argument("--dcc-dir", metavar="DIR", help="DCC folder (anomaly detection state)")
+    p.add_argument("--dcc-dir", metavar="DIR", help=DCC_DIR_HELP)
     add_force(p)
     p.add_argument("--json", action="store_true")
 
@@ -33,7 +66,7 @@ def run_verb(args, send, suffix=""):
     plain words, `suffix` added on success). Exit 0 only when the Response meets the
     criterion, 2 when it does not."""
     s = Session(args.keys, args.supplier)
-    with Link(args.port) as link:
+    with Link(args.port, timeout=args.timeout) as link:
         hello = link.ping()
         result = send(s, link, hello["id"], hello["device"])
     if args.json:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 
+from gbmeter.cli._parser import usage
 from gbmeter.dcc import xmlsig
 from gbmeter.dcc.anomaly import DEFAULT_CONFIG, LIMIT_KEYS, Dcc, check_config
 from gbmeter.dcc.outbox import Outbox, Replay
@@ -49,7 +50,7 @@ def register(sub):
                         "responses are validated against them (and gbmeter's extension)")
     s.add_argument("--dcc-dir", metavar="DIR",
                    help="the DCC folder: anomaly detection, the outbox, the virtual boards "
-                        "(default: $GBMETER_DCC_DIR, else ./.gbmeter/dcc)")
+                        "(default: $GBMETER_DCC_DIR, else dcc/ in gbmeter's home)")
     s.add_argument("--sim", action="append", default=[], metavar="gsme|esme[:EUI[:PROFILE]]",
                    help="start and provision a virtual board (repeatable)")
     s.add_argument("--inventory", metavar="FILE",
@@ -82,12 +83,12 @@ def register(sub):
     th.add_argument("--window", type=int, metavar="SECONDS", default=3600)
     th.add_argument("--remove", action="store_true")
     th.set_defaults(func=run_adt_threshold)
-    li = acts.add_parser("limit", help="set a value limit of the GSME packet inspection "
-                                       "(" + ", ".join(LIMIT_KEYS) + ")")
+    li = acts.add_parser("limit", help="set a value limit of the packet inspection, GCS04 "
+                                       "and ECS07 alike (" + ", ".join(LIMIT_KEYS) + ")")
     li.add_argument("name", choices=LIMIT_KEYS)
     li.add_argument("value", type=int)
     li.set_defaults(func=run_adt_limit)
-    a.set_defaults(func=lambda args: (a.print_help(), 2)[1])
+    a.set_defaults(func=lambda args: usage(a))
     q = ds.add_parser("quarantine", help="Signed Pre-Commands the service holds: list, "
                                          "release (sent to the meter) or discard")
     q.add_argument("--dcc-dir", metavar="DIR")
@@ -99,8 +100,8 @@ def register(sub):
         qx = qa.add_parser(name, help=helptext)
         qx.add_argument("id", type=int, help="the command id (`gbmeter dcc quarantine list`)")
         qx.set_defaults(func=run_q_change, action=name)
-    q.set_defaults(func=lambda args: (q.print_help(), 2)[1])
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    q.set_defaults(func=lambda args: usage(q))
+    p.set_defaults(func=lambda args: usage(p))
 
 
 def _dcc_dir(args):

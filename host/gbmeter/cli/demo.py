@@ -43,8 +43,26 @@ def held(settings, amount):
 
 
 def run(args):
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="gbmeter-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
+    """Without --keep the boards and keys (private keys among them) live in a
+    temporary folder that is removed afterwards, whatever happens."""
+    if args.keep:
+        return demo(args, keep_folder(args.keep))
+    with tempfile.TemporaryDirectory(prefix="gbmeter-demo-") as work:
+        return demo(args, Path(work))
+
+
+def keep_folder(path):
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"--keep {p}: that is a file, not a folder to keep the demo in")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--keep {p}: cannot make the folder: {e.strerror}") from None
+    return p
+
+
+def demo(args, work):
     kdir = work / "keys"
     if not kdir.exists():
         made = pki.init(kdir)

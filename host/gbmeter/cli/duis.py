@@ -15,6 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
+from gbmeter.cli._parser import usage
 from gbmeter import paths
 from gbmeter.dcc import client, schema, xmlsig
 from gbmeter.errors import UserError
@@ -76,7 +77,7 @@ def register(sub):
     dm.add_argument("--xsd", metavar="DIR",
                     help="DUIS schemas (default ../shared/duis/xsd when present)")
     dm.set_defaults(func=run_demo)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args: usage(p))
 
 
 def run_demo(args):

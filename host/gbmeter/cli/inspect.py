@@ -8,6 +8,7 @@ Exit 0: it would pass; 3: it would be quarantined."""
 import json
 
 from gbmeter import dcc
+from gbmeter.cli._common import DCC_DIR_HELP
 from gbmeter.cli._common import read_hex_arg
 
 
@@ -22,7 +23,7 @@ def register(sub):
                    help="Signed Pre-Command (or a bare PRECOMMAND) as hex, a file of hex, or -")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--dcc-dir", metavar="DIR",
-                   help="the DCC folder (default: $GBMETER_DCC_DIR, else ./.gbmeter/dcc)")
+                   help=DCC_DIR_HELP)
     p.add_argument("--now", metavar="ISO-TIME",
                    help="the DCC's clock for the threshold window (default: now, UTC)")
     p.add_argument("--dry-run", action="store_true",

@@ -4,6 +4,7 @@ Folders use the ZAZ1 naming: <system title>-ds.pem / -ka.pem certificates and
 
 import json
 
+from gbmeter.cli._parser import usage
 from gbmeter.gbcs import keys, pki
 
 
@@ -21,7 +22,7 @@ def register(sub):
     pl.add_argument("dir", metavar="DIR")
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=run_list)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(func=lambda args: usage(p))
 
 
 def run_init(args):

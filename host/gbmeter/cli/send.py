@@ -11,7 +11,7 @@ a Command; otherwise "cannot tell", never a success)."""
 import json
 
 from gbmeter.cli._common import read_hex_arg
-from gbmeter.cli._common import add_force
+from gbmeter.cli._common import KEYS_HELP, add_force, add_port, add_timeout
 from gbmeter.board.link import Link
 from gbmeter.supplier.session import Session, describe
 
@@ -19,23 +19,29 @@ from gbmeter.supplier.session import Session, describe
 def register(sub):
     p = sub.add_parser("send", help="send a COMMAND (hex or file) and verify the Response",
                        description=__doc__.split("\n\n", 1)[1])
-    p.add_argument("command", metavar="HEX|FILE")
-    p.add_argument("--port", required=True)
-    p.add_argument("--keys", help="key folder (default .gbmeter/keys)")
-    p.add_argument("--supplier")
+    p.add_argument("command", metavar="HEX|FILE",
+                   help="the COMMAND in hex, a file holding its hex, or - for stdin")
+    add_port(p)
+    add_timeout(p)
+    p.add_argument("--keys", metavar="DIR", help=KEYS_HELP + "; the meter's keys from "
+                   "provisioning are read from it to check the Response")
+    p.add_argument("--supplier", metavar="EUI",
+                   help="Supplier system title whose state folder is used (default: the lowest)")
     add_force(p)
     p.add_argument("--raw", action="store_true",
                    help="deliver the bytes exactly as given, with no host-side check "
                         "(negative testing: truncated, garbage, a PRECOMMAND, a Response), "
                         "and report what the meter answered")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object: the result, with the command, response and "
+                        "alert_messages hex")
     p.set_defaults(func=run)
 
 
 def run(args):
     command = read_hex_arg(args.command)
     s = Session(args.keys, args.supplier)
-    with Link(args.port) as link:
+    with Link(args.port, timeout=args.timeout) as link:
         result = s.send(link, command, args.force, raw=args.raw)
     print(json.dumps(result) if args.json else describe(result))
     return 0 if result["ok"] else 2

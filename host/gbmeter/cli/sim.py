@@ -17,7 +17,9 @@ def register(sub):
                        "qemu with its UART on one), deploy the firmware with mpremote, print "
                        "the port, and run until interrupted.")
     p.add_argument("--dir", help="board folder (its flash); reuse it to keep state across restarts")
-    p.add_argument("--device", choices=("esme", "gsme"), default="gsme")
+    p.add_argument("--device", choices=("esme", "gsme"),
+                   help="device type of a new board (default gsme); a reused --dir runs the "
+                        "meter it holds, and naming another device for it is an error")
     p.add_argument("--heap", help="heap size, e.g. 64K (the unix port's -X heapsize=; "
                    "a qemu board's default is its own 64K)")
     p.add_argument("--mpy", action="store_true", help="deploy mpy-cross compiled .mpy files "

@@ -2,7 +2,8 @@
 threshold ADTs, with a quarantine that survives restarts.
 
 Where the state lives (the "DCC folder"): `--dcc-dir DIR`, else $GBMETER_DCC_DIR,
-else `.gbmeter/dcc` under the current directory. It holds:
+else `dcc/` in gbmeter's home ($GBMETER_HOME, else $XDG_DATA_HOME/gbmeter, else
+~/.local/share/gbmeter: one per user, whatever folder a command runs in). It holds:
 
   adt.json        the configuration (created with the defaults below when absent)
   dcc.sqlite      quarantine, notifications and volume counts (see store.py)
@@ -29,17 +30,23 @@ adt.json:
       applies, else the "*" entry (each use case counted on its own); no entry: no
       threshold. Only released Commands count, so a quarantined one does not use up
       the allowance.
-  gcs04_limits: packet inspection of GCS04 Manage Debt, per Change Debt component:
+  gcs04_limits: packet inspection of Manage Debt on both fuels (the name is kept
+      from when only GCS04 was inspected): per GCS04 Change Debt component,
       |debt amount| <= max_debt_amount, 0 <= recovery amount <=
       max_recovery_amount, recovery balance percentage <=
       max_recovery_balance_percentage (0.01 % units); recovery frequency must be
-      hourly or daily. Money in units of 0.00001 GBP (the defaults: GBP 1000 of
-      debt, GBP 50 recovered per period, 100 %).
+      hourly or daily. ECS07 gets the same limits: each amount added to a debt
+      register is a debt amount, each time debt's unit charge (per_unit * 10 **
+      (price scale + 5)) a recovery amount, the payment debt's proportion the
+      recovery balance percentage, and each period must be 3600 or 86400 s. Money in
+      units of 0.00001 GBP (the defaults: GBP 1000 of debt, GBP 50 recovered per
+      period, 100 %).
 
 Packet inspection (NOTES 5): GCS04a must be one Change Debt with debt amount 0 and
-an absolute debt amount type; GCS04 as above; a message code the use-case table
-does not know is quarantined; the ESME Commands are not inspected. Inspection
-runs first; a Command it quarantines is not counted for the thresholds.
+an absolute debt amount type; GCS04 and ECS07 as above; a message code the use-case
+table does not know is quarantined; the other ESME Commands are not inspected.
+Inspection runs first; a Command it quarantines is not counted for the thresholds.
+Components and specifications are numbered from 1, as send results number them.
 """
 
 import json
@@ -47,13 +54,14 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gbmeter import paths
 from gbmeter.gbcs import codec
 from gbmeter.dcc import precommand as tf
 from gbmeter.dcc.store import Store
 from gbmeter.errors import UserError
 
 ENV_DIR = "GBMETER_DCC_DIR"
-DEFAULT_DIR = Path(".gbmeter") / "dcc"
+DEFAULT_DIR = "dcc"            # under gbmeter's home
 CONFIG_FILE = "adt.json"
 DB_FILE = "dcc.sqlite"
 INVENTORY_FILE = "inventory.json"
@@ -79,11 +87,12 @@ QUARANTINE_EXIT = 3     # what `gbmeter inspect` exits with when it would quaran
 
 
 def dcc_dir(path=None):
-    """The DCC folder: path, else $GBMETER_DCC_DIR, else ./.gbmeter/dcc."""
+    """The DCC folder: path, else $GBMETER_DCC_DIR, else dcc/ in gbmeter's home (one
+    per user, whatever folder a command runs in: gbmeter.paths.home)."""
     if path:
         return Path(path)
     env = os.environ.get(ENV_DIR)
-    return Path(env) if env else Path.cwd() / DEFAULT_DIR
+    return Path(env) if env else paths.home() / DEFAULT_DIR
 
 
 # --- configuration -------------------------------------------------------------------
@@ -158,7 +167,7 @@ def _change_debts(content, base):
     except codec.DecodeError as e:
         raise _Finding(f"content does not decode: {e}") from None
     out = []
-    for i, c in enumerate(gbz["components"]):
+    for i, c in enumerate(gbz["components"], 1):
         if c["cluster_id"] != codec.CLUSTER_PREPAYMENT or c.get("command") != "change_debt":
             raise _Finding(f"component {i} is not a Prepayment Change Debt")
         out.append(c["change_debt"])
@@ -186,8 +195,8 @@ def _inspect_gcs04a(content, base, limits):
 
 def _inspect_gcs04(content, base, limits):
     reasons = []
-    for i, d in enumerate(_change_debts(content, base)):
-        where = f"component {i}"
+    for i, d in enumerate(_change_debts(content, base), 1):
+        where = f"component {i}"      # numbered from 1, as send results number them
         if abs(d["debt_amount"]) > limits["max_debt_amount"]:
             reasons.append(f"{where}: debt amount {d['debt_amount']} is beyond the limit "
                            f"+/-{limits['max_debt_amount']}")
@@ -204,7 +213,64 @@ def _inspect_gcs04(content, base, limits):
     return reasons
 
 
-INSPECTORS = {"GCS04a": _inspect_gcs04a, "GCS04": _inspect_gcs04}
+CHARGE_PERIODS = (3600, 86400)      # DLMS Charge period (s): hourly, daily
+
+
+def _axdr_value(node, *path):
+    # node["value"][path[0]]["value"][path[1]]... of an A-XDR tree (to_json form)
+    for i in path:
+        node = node["value"][i]
+    return node["value"]
+
+
+def _unit_charge_units(node):
+    """A Charge unit_charge as 0.00001 GBP per period (per_unit * 10 ** (price scale
+    + 5), the ESME's reading), or raise _Finding."""
+    try:
+        scale = _axdr_value(node, 0, 1)
+        per_unit = _axdr_value(node, 2, 0, 1)
+    except (KeyError, IndexError, TypeError):
+        raise _Finding("a unit charge is not {scaler-unit, commodity, [charge]}") from None
+    exp = scale + 5
+    return per_unit * 10 ** exp if exp >= 0 else per_unit / 10 ** -exp
+
+
+def _inspect_ecs07(content, base, limits):
+    """ECS07 Manage Debt: the same value limits as GCS04, on the DLMS specifications:
+    the amounts added (update_total_amount_remaining) as debt amounts, the time debts'
+    unit charges (in 0.00001 GBP per period) as recovery amounts, the payment debt's
+    proportion as the recovery balance percentage, and the periods hourly or daily."""
+    try:
+        req = codec.to_json(codec.parse_access_request(content, base))
+    except codec.DecodeError as e:
+        raise _Finding(f"content does not decode: {e}") from None
+    reasons = []
+    for i, (spec, node) in enumerate(zip(req["specs"], req["data"]), 1):
+        where = f"specification {i} ({spec.get('object')} {spec.get('member')})"
+        member, value = spec.get("member"), node.get("value")
+        if spec.get("class_id") != codec.CLASS_CHARGE:
+            raise _Finding(f"specification {i} is not a debt Charge")
+        if member == "update_total_amount_remaining":
+            if abs(value) > limits["max_debt_amount"]:
+                reasons.append(f"{where}: debt amount {value} is beyond the limit "
+                               f"+/-{limits['max_debt_amount']}")
+        elif member == "unit_charge_passive":
+            rate = _unit_charge_units(node)
+            if not 0 <= rate <= limits["max_recovery_amount"]:
+                reasons.append(f"{where}: recovery amount {rate:g} is outside "
+                               f"0..{limits['max_recovery_amount']}")
+        elif member == "proportion":
+            if value > limits["max_recovery_balance_percentage"]:
+                reasons.append(f"{where}: recovery balance percentage {value} is beyond "
+                               f"the limit {limits['max_recovery_balance_percentage']}")
+        elif member == "period":
+            if value not in CHARGE_PERIODS:
+                reasons.append(f"{where}: period {value} s is neither hourly (3600) nor "
+                               "daily (86400)")
+    return reasons
+
+
+INSPECTORS = {"GCS04a": _inspect_gcs04a, "GCS04": _inspect_gcs04, "ECS07": _inspect_ecs07}
 
 
 def inspect_packet(use_case, content, limits, base=0):
@@ -261,11 +327,20 @@ class Verdict:
             return f"pass: {what} (inspection {self.inspection}{vol})"
         return f"quarantine: {what}: " + "; ".join(self.reasons)
 
-    def require_release(self):
-        """Raise the UserError (exit 3) a send path stops with when not released."""
+    def require_release(self, dcc_dir=None):
+        """Raise the UserError (exit 3) a send path stops with when not released,
+        naming the DCC folder (dcc_dir) and how to release or clear the Command."""
         if not self.release:
+            where = ""
+            if self.quarantine_id is not None:
+                opt = f" --dcc-dir {dcc_dir}" if dcc_dir is not None else ""
+                where = (f". It is quarantined as {self.quarantine_id}"
+                         f"{f' in {dcc_dir}' if dcc_dir is not None else ''}: "
+                         f"`gbmeter quarantine list{opt}` shows it, `gbmeter quarantine "
+                         f"release {self.quarantine_id}{opt} --port PORT` sends it, "
+                         f"`gbmeter quarantine clear {self.quarantine_id}{opt}` drops it")
             raise UserError(f"the DCC quarantined the Command, not sent: "
-                            f"{'; '.join(self.reasons)}", exit_code=QUARANTINE_EXIT)
+                            f"{'; '.join(self.reasons)}{where}", exit_code=QUARANTINE_EXIT)
 
 
 def read_signed_precommand(data, allow_command=False):
@@ -400,6 +475,33 @@ class Dcc:
     def quarantined(self):
         with self.store(read_only=True) as st:
             return st.quarantined()
+
+    def quarantined_command(self, qid):
+        """One quarantined Command (its row) by id; a UserError naming the folder when
+        there is none."""
+        with self.store(read_only=True) as st:
+            row = st.quarantine_row(qid)
+        if row is None:
+            raise UserError(f"no quarantined Command {qid} in {self.db_path} (`gbmeter "
+                            f"quarantine list --dcc-dir {self.path}` lists them)")
+        return row
+
+    def settle(self, qid, how, text, now=None):
+        """Take Command qid out of the quarantine, in one transaction: how is
+        "released" (the User had it sent: it counts for the thresholds from now) or
+        "cleared" (dropped, never sent); a notification of that kind records it.
+        Returns the notification id."""
+        now = tf.parse_now(now)
+        with self.store() as st, st.transaction():
+            row = st.quarantine_row(qid)
+            if row is None:
+                raise UserError(f"no quarantined Command {qid} in {self.db_path}")
+            st.remove_quarantine(qid)
+            if how == "released":
+                st.add_volume(int(now.timestamp()), row["originator"], row["use_case"],
+                              row["target"], row["counter"])
+            return st.add_notification(tf.iso(now), row["originator"], row["use_case"], how,
+                                       text, qid)
 
     def notifications(self):
         with self.store(read_only=True) as st:

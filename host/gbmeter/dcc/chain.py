@@ -26,8 +26,9 @@ def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     if not corr.correlates:
         raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "
                         "with the Service Request:\n" + corr.text(), exit_code=3)
-    verdict = Dcc(dcc_dir).check(signed)
-    verdict.require_release()
+    the_dcc = Dcc(dcc_dir)
+    verdict = the_dcc.check(signed)
+    verdict.require_release(the_dcc.path)
     meter_id = codec.parse_apdu(signed)["recipient"].hex()
     command = session.wrap(signed, meter_id)
     session.used_counter(meter_id, request.counter)
@@ -39,7 +40,7 @@ def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
 
 def reset_register(session, link, meter_id, device, register, dcc_dir=None, now=None,
                    force=False):
-    counter = session.next_counter(meter_id, meter_floor(link, session.supplier.eui))
+    counter = session.take_counter(meter_id, meter_floor(link, session.supplier.eui))
     xml = srxml.reset_debt_xml(session.supplier.title, bytes.fromhex(meter_id), counter, register)
     req = duis.parse_request(xml, device=device)
     return run_chain(session, link, req, transform(req, now), dcc_dir, force)
@@ -47,7 +48,7 @@ def reset_register(session, link, meter_id, device, register, dcc_dir=None, now=
 
 def update_debt(session, link, meter_id, device, time1, time2, payment, per_payment,
                 recovery1, recovery2, dcc_dir=None, now=None, force=False):
-    counter = session.next_counter(meter_id, meter_floor(link, session.supplier.eui))
+    counter = session.take_counter(meter_id, meter_floor(link, session.supplier.eui))
     xml = srxml.update_debt_xml(session.supplier.title, bytes.fromhex(meter_id), counter, device,
                                time1, time2, payment, per_payment, recovery1, recovery2)
     req = duis.parse_request(xml, device=device)

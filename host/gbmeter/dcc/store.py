@@ -5,7 +5,10 @@ Tables:
                   target (16 hex digits), counter, use case, message code, check
                   ("inspection" or "threshold"), reason, and the Command as hex
   notifications   what the DCC tells the User about: time, originator, use case,
-                  kind ("inspection" / "threshold"), text, the quarantine row it is about
+                  kind ("inspection" / "threshold": quarantined; "released" / "cleared":
+                  taken out of the quarantine, sent or dropped), text, the quarantine
+                  row it is about (a released or cleared row is deleted; its
+                  notifications keep its id)
   volume          one row per Command released, for the threshold ADTs: at (Unix
                   seconds), originator, use case, target, counter
 
@@ -163,17 +166,28 @@ class Store:
     def quarantined(self):
         return self._rows("SELECT * FROM quarantine ORDER BY id", counter=True)
 
+    def quarantine_row(self, qid):
+        """One quarantined Command by id, or None."""
+        rows = self._rows("SELECT * FROM quarantine WHERE id = ?", counter=True, args=(qid,))
+        return rows[0] if rows else None
+
+    def remove_quarantine(self, qid):
+        """Take a Command out of the quarantine (released or cleared); its
+        notifications stay, with the id they were about."""
+        self._writable()
+        self.db.execute("DELETE FROM quarantine WHERE id = ?", (qid,))
+
     def notifications(self):
         return self._rows("SELECT * FROM notifications ORDER BY id")
 
     def volume(self):
         return self._rows("SELECT * FROM volume ORDER BY id", counter=True)
 
-    def _rows(self, sql, counter=False):
+    def _rows(self, sql, counter=False, args=()):
         if self.db is None:
             return []
         out = []
-        for row in self.db.execute(sql):
+        for row in self.db.execute(sql, args):
             d = dict(row)
             if counter:
                 d["counter"] = int(d["counter"])

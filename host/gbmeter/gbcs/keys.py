@@ -222,7 +222,8 @@ class KeyFolder:
                 else:
                     party.private[usage] = crypto.load_private_key(f)
             except crypto.KeyFileError as e:
-                raise KeyFolderError(f"{f}: {e}") from None
+                text = str(e)       # named once, even when the reason names the file
+                raise KeyFolderError(text if str(f) in text else f"{f}: {text}") from None
         for eui, party in self.parties.items():
             self._check(party)
 
@@ -243,10 +244,12 @@ class KeyFolder:
                 raise KeyFolderError(f"{self.path / f'{party.eui}-{usage}.key'}: private key "
                                      "does not match the certificate")
         if len(roles) > 1:
-            raise KeyFolderError(f"{party.eui}: its certificates name different roles")
+            raise KeyFolderError(f"{party.eui} in {self.path}: its certificates name "
+                                 "different roles")
         party.role = roles.pop() if roles else None
         if not party.certs:
-            raise KeyFolderError(f"{party.eui}: private keys without certificates")
+            raise KeyFolderError(f"{party.eui} in {self.path}: private keys without "
+                                 "certificates")
 
     def party(self, eui):
         key = normalise_title(eui)
@@ -266,7 +269,8 @@ class KeyFolder:
         if eui is not None:
             p = self.party(eui)
             if p.role != role:
-                raise KeyFolderError(f"{p.eui} is a {p.role_name}, not a {role_name(role)}")
+                raise KeyFolderError(f"{p.eui} is a {p.role_name} in {self.path}, not a "
+                                     f"{role_name(role)}")
             return p
         found = self.by_role(role)
         if not found:

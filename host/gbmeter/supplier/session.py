@@ -3,19 +3,26 @@ check what comes back, and keep the originator counters that make each Command n
 
 Where things live (all overridable):
   --keys DIR       the PKI: ZAZ1 naming, <eui>-ds.pem / -ka.pem / -ds.key / -ka.key.
-                   Default: .gbmeter/keys under the current folder ($GBMETER_HOME
-                   moves .gbmeter), made with `gbmeter keys init` on first use.
+                   Default: keys/ in gbmeter's home, one per user whatever folder
+                   a command runs in (gbmeter.paths.home: $GBMETER_HOME, else
+                   $XDG_DATA_HOME/gbmeter, else ~/.local/share/gbmeter), made with
+                   `gbmeter keys init` on first use.
   state folder     next originator counters (counters.json) and what provisioning
                    learnt of each meter (meters/<id>.json: its DS and KA public
                    keys). It is the key folder itself when that is writable, else
-                   $GBMETER_HOME/state/<folder name>-<hash> (../shared is read-only).
+                   state/<folder name>-<hash> in gbmeter's home (../shared is
+                   read-only). counters.json is read and written under a lock
+                   (counters.lock) and replaced whole, so processes share it safely.
 A meter's own public keys come from meters/<id>.json first: an emulated meter makes
 its own key pairs, so a ZAZ1 certificate of the same system title is not its key.
 """
 
+import fcntl
 import hashlib
 import json
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from gbmeter.gbcs import codec, crypto, keys, pki
@@ -27,7 +34,7 @@ SUPPLIER, NETWORK_OPERATOR, ACB = 2, 3, 4
 
 
 def home():
-    return Path(os.environ.get("GBMETER_HOME", ".gbmeter"))
+    return paths.home()
 
 
 def default_keys():
@@ -35,11 +42,14 @@ def default_keys():
 
 
 def open_keys(path=None, init_default=True):
-    """The key folder; the default one is made on first use."""
+    """The key folder; the default one is made on first use (and said so on stderr,
+    naming it: a new PKI is trusted by no meter yet)."""
     if path is None:
         path = default_keys()
         if init_default and not path.exists():
             pki.init(path)
+            print(f"gbmeter: made a new test PKI in {path} (the default key folder; "
+                  "--keys names another)", file=sys.stderr)
     return keys.KeyFolder(path)
 
 
@@ -55,7 +65,7 @@ def _writable(path):
 def state_folder(keys_path):
     """Where gbmeter keeps what it learns with a key folder (counters.json,
     meters/<id>.json): the folder itself when writable, else
-    $GBMETER_HOME/state/<folder name>-<hash of its path>."""
+    state/<folder name>-<hash of its path> in gbmeter's home (paths.home)."""
     kp = Path(keys_path).resolve()
     if _writable(kp):
         return kp
@@ -114,30 +124,79 @@ class Session:
         party = self.keys.parties.get(eui)
         if party and party.certs.get(usage):
             return party.certs[usage].public_key()
-        raise UserError(f"no {usage.upper()} key known for meter {eui}: provision it with "
-                        "`gbmeter provision` using this key folder")
+        raise UserError(f"no {usage.upper()} key known for meter {eui} with the key folder "
+                        f"{self.keys.path}: provision it with `gbmeter provision --keys "
+                        f"{self.keys.path}`")
 
     # -- originator counters ---------------------------------------------------------
+    # counters.json holds, per "<supplier>:<meter>", the next counter to use. Every
+    # read-modify-write of it runs under an exclusive lock on counters.lock, and the
+    # file is replaced whole (write a temporary, fsync, rename), so processes sharing
+    # a key folder never take the same counter and a kill never leaves half a file.
     def _counters_file(self):
         return self.state / "counters.json"
 
     def _counters(self):
         f = self._counters_file()
-        return json.loads(f.read_text()) if f.exists() else {}
+        if not f.exists():
+            return {}
+        try:
+            return json.loads(f.read_text())
+        except ValueError:
+            raise UserError(f"{f} is not valid JSON: fix or remove it (the meter's own "
+                            "last counter is read before each Command, so none is reused)") from None
+
+    @contextmanager
+    def _counter_lock(self):
+        try:
+            self.state.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.state / "counters.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise UserError(f"cannot lock the counters in {self.state}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _save_counters(self, c):
+        f = self._counters_file()
+        tmp = f.with_name(f"{f.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as out:
+            out.write(json.dumps(c, indent=1, sort_keys=True))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, f)
+
+    def _counter_key(self, meter_id):
+        return f"{self.supplier.eui}:{keys.normalise_title(meter_id)}"
 
     def next_counter(self, meter_id, floor=0):
-        """The next originator counter for this Supplier and meter, above floor."""
-        key = f"{self.supplier.eui}:{keys.normalise_title(meter_id)}"
-        return max(self._counters().get(key, 1), floor + 1)
+        """The next originator counter for this Supplier and meter, above floor (a
+        look only: take_counter is what a sender uses)."""
+        return max(self._counters().get(self._counter_key(meter_id), 1), floor + 1)
+
+    def take_counter(self, meter_id, floor=0):
+        """Take the next originator counter for this Supplier and meter, above floor
+        (the last one the meter accepted), and save the one after it, atomically: no
+        other process or call gets the same counter."""
+        k = self._counter_key(meter_id)
+        with self._counter_lock():
+            c = self._counters()
+            counter = max(c.get(k, 1), floor + 1)
+            c[k] = counter + 1
+            self._save_counters(c)
+        return counter
 
     def used_counter(self, meter_id, counter):
-        key = f"{self.supplier.eui}:{keys.normalise_title(meter_id)}"
-        c = self._counters()
-        c[key] = max(c.get(key, 1), counter + 1)
-        self.state.mkdir(parents=True, exist_ok=True)
-        tmp = self._counters_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(c, indent=1, sort_keys=True))
-        os.replace(tmp, self._counters_file())
+        """Note that `counter` went to the meter: the next one taken is above it."""
+        k = self._counter_key(meter_id)
+        with self._counter_lock():
+            c = self._counters()
+            if c.get(k, 1) > counter:
+                return
+            c[k] = counter + 1
+            self._save_counters(c)
 
     # -- Commands ----------------------------------------------------------------------
     def sign(self, precommand):
@@ -170,8 +229,15 @@ class Session:
         if not force:
             from gbmeter import profiles
             profiles.check_known(hello, row)
+        fault = pending_fault(link)
         frames = link.gbcs(command)
-        return check_answer(self, msg["apdu"], frames, command)
+        result = check_answer(self, msg["apdu"], frames, command)
+        if result.get("alert") == "8F53":
+            result["likely_causes"] = explain_8f53(self, link, hello, msg["apdu"])
+        if fault and "results" in result:
+            # the meter executed it, so it used the fault up, reached or not
+            result["fault"] = dict(fault, reached=fault.get("at", 0) <= len(result["results"]))
+        return result
 
 
 def outcome(message_code, content):
@@ -204,6 +270,9 @@ def frame_alert_code(payload):
     return "%04X" % code if code is not None else "?"
 
 
+RUN_ALERT = "8F60"   # the meter's "unusual numbers of rejected Commands" alert
+
+
 def check_answer(session, cmd_apdu, frames, command=None):
     """Turn the frames answering a Command into the result of `send --json`:
     `command` (the bytes sent, when given), `response` and `alert_messages` (every
@@ -219,8 +288,14 @@ def check_answer(session, cmd_apdu, frames, command=None):
     result["alert_messages"] = [f.payload.hex() for f in frames if f.type == T_ALERT]
     last = frames[-1]
     if last.type == T_ALERT:
-        result["alert"] = alerts[-1]
-        result["reason"] = f"the meter refused the Command with alert {alerts[-1]}"
+        # the refusal's own alert; an 8F60 after it (a run of refused Commands) is added
+        # to the words, never put in its place
+        cause = [a for a in alerts if a != RUN_ALERT] or alerts
+        result["alert"] = cause[-1]
+        result["reason"] = f"the meter refused the Command with alert {cause[-1]}"
+        if RUN_ALERT in alerts and cause[-1] != RUN_ALERT:
+            result["reason"] += (f" and then raised {RUN_ALERT} (a run of refused "
+                                 "Commands)")
         return result
     if last.type != T_RESPONSE:
         result["reason"] = "the meter answered with something that is not a Response"
@@ -376,8 +451,60 @@ def describe(result):
         return head + "CANNOT TELL: " + result.get("reason", "unknown")
     if result["ok"]:
         parts = ", ".join(f"{r['part']} {r['status']}" for r in result.get("results", []))
-        return head + f"success, Response signature verified ({parts})"
-    return head + "FAILED: " + result.get("reason", "unknown")
+        return head + f"success, Response signature verified ({parts})" + _fault_words(result)
+    causes = result.get("likely_causes")
+    more = ("; likely cause: " + "; or ".join(causes)) if causes else ""
+    return head + "FAILED: " + result.get("reason", "unknown") + more + _fault_words(result)
+
+
+def _fault_words(result):
+    f = result.get("fault")
+    if not f or f.get("reached"):
+        return ""
+    n = len(result.get("results", []))
+    return (f"; the fault armed at part {f.get('at')} was not reached (this Command has "
+            f"{n} part{'' if n == 1 else 's'}) and is used up")
+
+
+def pending_fault(link):
+    """The injected fault waiting for the next Command ({at, status}), or None (none,
+    or the board's diagnostics are off)."""
+    from gbmeter.board.link import MeterError
+    try:
+        return link.diag("registers").get("fault")
+    except MeterError:
+        return None
+
+
+def explain_8f53(session, link, hello, apdu):
+    """The likely causes of an 8F53 (the meter found the recipient, the counter or
+    the MAC wrong), from what the host knows: the meter's id, the last counter it
+    accepted from this Supplier, and what provisioning saved of it."""
+    cmd = codec.parse_apdu(apdu)
+    supplier = cmd["originator"].hex()
+    meter_id = cmd["recipient"].hex()
+    causes = []
+    if hello.get("id") and hello["id"] != meter_id:
+        causes.append(f"the Command is addressed to {meter_id}, but the meter on "
+                      f"{link.port} is {hello['id']}")
+    last = meter_floor(link, supplier, None)
+    if last is not None and cmd["counter"] <= last:
+        causes.append(f"counter {cmd['counter']} is not above {last}, the last one the "
+                      f"meter accepted from {supplier} (`sr` takes the next one unless "
+                      "--keep-counter)")
+    rec = session.meter_record(meter_id)
+    if rec is None:
+        causes.append(f"this host has no provisioning record of {meter_id} in "
+                      f"{session.state}, so the MAC was made with the key of a certificate, "
+                      "not the one the meter made: provision it with this key folder")
+    elif rec.get("acb") and rec["acb"] != session.acb().eui:
+        causes.append(f"the MAC is the ACB {session.acb().eui}'s, but the meter was "
+                      f"provisioned to trust ACB {rec['acb']}")
+    if not causes:
+        causes.append("recipient and counter look right to the host, so the MAC: the "
+                      "Command was altered, or the meter has new key pairs since this "
+                      f"host saved them in {session.state} (provision it again)")
+    return causes
 
 
 def refuse_unknown(link, apdu):
@@ -389,11 +516,12 @@ def refuse_unknown(link, apdu):
         profiles.check_known(link.ping(), row)
 
 
-def meter_floor(link, supplier_eui):
-    """The last counter the meter accepted from this Supplier (0 if unknown or the
-    board's diagnostics are off), so counters stay new after the host lost its file."""
+def meter_floor(link, supplier_eui, unknown=0):
+    """The last counter the meter accepted from this Supplier (0 if none; `unknown` if
+    the board's diagnostics are off), so counters stay new after the host lost its
+    file."""
     from gbmeter.board.link import MeterError
     try:
         return link.diag("registers").get("counters", {}).get(supplier_eui, 0)
     except MeterError:
-        return 0
+        return unknown

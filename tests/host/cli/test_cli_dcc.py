@@ -104,7 +104,8 @@ def test_sr_port_goes_through_the_chain(capsys, tmp_path, pki, monkeypatch):
     monkeypatch.setattr(cli_sr, "send", lambda *a: calls.append(a) or 0)
     rc, _, _ = run(capsys, "sr", f, "--port", "P", "--device", "gsme", "--now", NOW)
     assert rc == 0 and calls[0][0].use_case == "GCS04a"
-    assert calls[0][1] == dcc.transform(calls[0][0], NOW) and calls[0][2].port == "P"
+    # the PRECOMMAND is built once the next counter is taken (send), at the DCC's clock
+    assert calls[0][1] == dcc.parse_now(NOW) and calls[0][2].port == "P"
 
 
 BAD_REQUESTS = [
@@ -137,9 +138,8 @@ def test_sr_bad_input_sends_nothing(capsys, tmp_path, monkeypatch, text, words):
 
 def test_sr_usage_errors(capsys, tmp_path, pki):
     f = reset_file(tmp_path, pki[1])
-    with pytest.raises(SystemExit):
-        cli.main(["sr", str(f)])                  # neither --precommand nor --port
-    capsys.readouterr()
+    rc, out, err = run(capsys, "sr", f)           # neither --precommand nor --port
+    assert rc == 64 and "--port" in err and "GBMETER_PORT" in err
     rc, out, err = run(capsys, "sr", tmp_path / "none.xml", "--precommand")
     assert rc == 1 and "cannot read" in err
     rc, out, err = run(capsys, "sr", f, "--precommand", "--device", "gsme", "--now", "soon")

@@ -298,7 +298,7 @@ def test_gcs04_limits(tmp_path):
         v = check(hand_change_debt(T, 1, 0, 1), payload)
         assert not v.release, words
         assert words in "; ".join(v.reasons), v.reasons
-        assert "component 1" in v.reasons[0]
+        assert "component 2" in v.reasons[0]     # numbered from 1, as send results are
 
 
 def test_unknown_message_code_quarantined(tmp_path):
@@ -386,7 +386,11 @@ def test_dry_run_writes_nothing(tmp_path):
 def test_dcc_dir_resolution(tmp_path, monkeypatch):
     monkeypatch.delenv("GBMETER_DCC_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert dcc.dcc_dir() == tmp_path / ".gbmeter" / "dcc"
+    monkeypatch.setenv("GBMETER_HOME", str(tmp_path / "home"))
+    assert dcc.dcc_dir() == tmp_path / "home" / "dcc"    # one per user, not per folder
+    monkeypatch.delenv("GBMETER_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert dcc.dcc_dir() == tmp_path / "xdg" / "gbmeter" / "dcc"
     monkeypatch.setenv("GBMETER_DCC_DIR", str(tmp_path / "env"))
     assert dcc.dcc_dir() == tmp_path / "env"
     assert dcc.dcc_dir(tmp_path / "arg") == tmp_path / "arg"

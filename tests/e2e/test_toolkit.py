@@ -35,14 +35,22 @@ def test_demo_runs_the_whole_job(tmp_path, profile):
     table = demo_table(r.stdout)
     assert len(table) == 6
     verified = r.stdout.count("success, Response signature verified")
+    # the registers are read over GBCS before and after the resets, on both meters
+    assert r.stdout.count("Read Instantaneous Prepay Values") == 4
+    assert r.stdout.count("success, Response MAC verified, registers decrypted") == 4
+    # prepayment set over GBCS on both meters, the ESME switched to credit before its resets
+    assert r.stdout.count("Update Payment Mode prepayment: GCS03") == 1
+    assert r.stdout.count("Update Payment Mode prepayment: ECS03") == 1
+    assert r.stdout.count("Update Payment Mode credit: ECS02") == 1
     if profile == "smets2-pre":
-        # Update Debt only; each reset refused by the host, one forced per meter: 8F1E
-        assert verified == 2
+        # Update Debt and the payment modes; each reset refused by the host, one forced
+        # per meter: 8F1E
+        assert verified == 2 + 3
         assert r.stdout.count("refused by the host") == 6
         assert r.stdout.count("as expected: the meter refused the Command with alert 8F1E") == 2
         assert all(after == held == sent for sent, held, after, _ in table.values())
     else:
-        assert verified == 8  # 2 x (update + 3 resets)
+        assert verified == 8 + 3  # 2 x (update + 3 resets) + the payment modes
         assert all(after == 0 for _, _, after, _ in table.values())
     whole = profile == "smets1-secure"
     assert table["GSME", "time1"][:2] == (1000456, 1000000 if whole else 1000456)

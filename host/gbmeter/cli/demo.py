@@ -8,14 +8,18 @@ from gbmeter.gbcs import codec, keys, pki
 from gbmeter import profiles
 from gbmeter.dcc.duis import DEFAULT_INVENTORY, REGISTERS, RESET_DEBT_REGISTER
 from gbmeter.supplier.provision import provision
-from gbmeter.dcc.chain import reset_register, update_debt
+from gbmeter.dcc.chain import read_registers, reset_register, set_payment_mode, update_debt
 from gbmeter.errors import UserError
 from gbmeter.board.link import Link
 from gbmeter.supplier.session import Session
 from gbmeter.board.sim import VirtualBoard
 
-# the NOTES.md test meters, gas first
-METERS = sorted(((d, m) for m, d in DEFAULT_INVENTORY.items()), reverse=True)
+# the NOTES.md test meters, gas first: the first of each device type in the inventory
+METERS = [(d, min(m for m, dev in DEFAULT_INVENTORY.items() if dev == d))
+          for d in ("gsme", "esme")]
+# the meter the demo switches to credit mode over GBCS before resetting its registers
+# there (resets work in both modes; only debt recovery follows the mode)
+CREDIT_MODE_METER = "esme"
 
 
 # Update Debt amounts (0.00001 GBP): the RTDS values with fractions of a penny added,
@@ -26,13 +30,24 @@ AMOUNTS = {"time1": 1000456, "time2": 500789, "payment": 1000000}
 def register(sub):
     p = sub.add_parser("demo", help="run the main job on a virtual GSME and ESME",
                        description="On a virtual GSME and ESME of one device profile: "
-                       "provision, load debt with Update Debt, reset each debt register "
-                       "(ECS07a / GCS04a) and read back, every Command through the DCC "
-                       "chain. What the demo expects follows from the profile's settings.")
+                       "provision, set prepayment mode over GBCS (Update Payment Mode), "
+                       "load debt with Update Debt, read the registers over GBCS (Read "
+                       "Instantaneous Prepay Values, decrypted), switch the ESME to credit "
+                       "mode over GBCS, reset each debt register (ECS07a / GCS04a) and read "
+                       "them back over GBCS, every Command through the DCC chain. What the "
+                       "demo expects follows from the profile's settings.")
     p.add_argument("--profile", default="smets2", choices=profiles.names(),
                    help="device profile of both meters")
     p.add_argument("--keep", metavar="DIR", help="keep the boards and keys in DIR")
     p.set_defaults(func=run)
+
+
+def read_over_gbcs(s, link, meter_id, device, step):
+    """The registers read over GBCS (SR 4.3, MAC checked and decrypted), or None when
+    the read failed (the step says why)."""
+    result = read_registers(s, link, meter_id, device)
+    step("Read Instantaneous Prepay Values", result)
+    return result.get("registers") if result["ok"] else None
 
 
 def held(settings, amount):
@@ -80,7 +95,8 @@ def demo(args, work):
         as_expected = result.get("alert") == want_alert if want_alert else ok
         failed += not as_expected
         if ok:
-            detail = "success, Response signature verified"
+            detail = ("success, Response MAC verified, registers decrypted"
+                      if "mac_valid" in result else "success, Response signature verified")
         else:
             detail = ("as expected: " if as_expected else "FAILED: ") + result.get("reason", "?")
         if ok and want_alert:
@@ -99,7 +115,8 @@ def demo(args, work):
                 print(f"  provisioned {out['id']} as a {out['profile']} meter, trusting "
                       + ", ".join(f"{v} {k}" for k, v in out["trust_anchors"].items()))
                 print(f"  settings: {profiles.text(settings)}")
-                link.diag("set", fields={"mode": "prepayment"})
+                step("Update Payment Mode prepayment", set_payment_mode(
+                    s, link, meter_id, device, "prepayment", dcc_dir=dcc_dir))
                 # the RTDS Update Debt recovery: the ESME's rates are a DLMS unit charge
                 # with a price scale (3 at -1 is 30000 units per period)
                 if device == "gsme":
@@ -110,12 +127,18 @@ def demo(args, work):
                 step("Update Debt Service Request", update_debt(
                     s, link, meter_id, device, AMOUNTS["time1"], AMOUNTS["time2"],
                     AMOUNTS["payment"], 100, *rec, dcc_dir))
-                before = link.diag("registers")
+                before = read_over_gbcs(s, link, meter_id, device, step)
+                if before is None:
+                    failed += 1
+                    continue
                 for reg in REGISTERS:
                     if before[reg] != held(settings, AMOUNTS[reg]):
                         print(f"  Update Debt {reg}: FAILED: the meter holds {before[reg]}, "
                               f"expected {held(settings, AMOUNTS[reg])}")
                         failed += 1
+                if device == CREDIT_MODE_METER:
+                    step("Update Payment Mode credit", set_payment_mode(
+                        s, link, meter_id, device, "credit", dcc_dir=dcc_dir))
                 reset = uc.by_name(RESET_DEBT_REGISTER["use_cases"][device])
                 knows = profiles.knows(settings, reset)
                 for reg in REGISTERS:
@@ -132,7 +155,10 @@ def demo(args, work):
                     if reg == "time1":  # once, forced, to show what the meter does
                         step(f"Reset Debt Register {reg} (--force)", reset_register(
                             s, link, meter_id, device, reg, dcc_dir, force=True), "8F1E")
-                after = link.diag("registers")
+                after = read_over_gbcs(s, link, meter_id, device, step)
+                if after is None:
+                    failed += 1
+                    continue
                 for reg in REGISTERS:
                     want = 0 if knows else before[reg]
                     table.append((device.upper(), reg, AMOUNTS[reg], before[reg], after[reg], want))

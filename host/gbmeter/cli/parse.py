@@ -135,6 +135,34 @@ def _checks(m, trusted):
     return sig_ok, mac_ok, notes, sources
 
 
+def _decrypt(m, payload, trusted, notes):
+    """(valid, opened) for a read Response's encrypted registers (NOTES 7), opened
+    with the recipient's (the Supplier's) KA private key and the meter's KA key
+    (protected.open_read); (None, None) when there is nothing sealed or no key to
+    open it with, (False, None) when it does not open with any of the meter's keys."""
+    from gbmeter.gbcs import protected
+    if trusted is None or m["cra"] != codec.CRA_RESPONSE or not isinstance(payload, dict) \
+            or not protected.sealed_parts(m["message_code"], payload):
+        return None, None
+    remote = trusted.party(m["recipient"].hex())
+    pubs = trusted.public(m["originator"].hex(), "ka")
+    if remote is None or remote.ka_priv is None or not pubs:
+        notes.append(f"encrypted registers not opened: no KA private key for recipient "
+                     f"{_title(m['recipient'])} or no KA key for {_title(m['originator'])}")
+        return None, None
+    for _, pub in pubs:
+        try:
+            return True, protected.open_read(m["message_code"], payload,
+                                             crypto.ecdh(remote.ka_priv, pub), m["originator"],
+                                             m["counter"], m["recipient"])
+        except crypto.SealError:
+            continue
+        except codec.DecodeError as e:
+            notes.append(f"the encrypted registers opened but do not decode: {e}")
+            return False, None
+    return False, None
+
+
 def decode(data, folder=None):
     """The JSON-ready description of one message (raises codec.DecodeError).
     `folder`: a KeyFolder, or TrustedKeys (a KeyFolder is taken with its state
@@ -149,6 +177,7 @@ def decode(data, folder=None):
         payload = {"format": "unknown", "raw": m["content"],
                    "decode_error": f"content does not parse: {e}"}
     sig_ok, mac_ok, notes, sources = _checks(m, folder)
+    opened_ok, opened = _decrypt(m, payload, folder, notes)
     out = {
         "kind": _kind(m),
         "message_code": m["message_code"],
@@ -171,6 +200,10 @@ def decode(data, folder=None):
         for key in ("originator", "recipient"):
             out[f"{key}_role"] = folder.role_name(m[key].hex())
         out.update(sources)
+    if opened_ok is not None:
+        # a read's encrypted registers (NOTES 7): opened, or reported as failing
+        out["decryption_valid"] = opened_ok
+        out["decrypted"] = opened
     if notes:
         out["key_notes"] = notes
     return codec.to_json(out)
@@ -262,6 +295,17 @@ def render(d):
         lines.append("  signature: none (length 00)")
     if d["mac"] is not None:
         lines.append(f"mac: {d['mac']} ({_validity(d['mac_valid'])}){_source(d.get('mac_key'))}")
+    if "decryption_valid" in d:
+        if d["decryption_valid"]:
+            lines.append("decrypted (the encrypted registers opened with the recipient's KA key):")
+            for k, v in d["decrypted"]["registers"].items():
+                lines.append(f"  {k}: {v}")
+            for k in ("currency", "trailing_digits"):
+                if k in d["decrypted"]:
+                    lines.append(f"  {k}: {d['decrypted'][k]}")
+        else:
+            lines.append("decrypted: INVALID (the ciphertext or its tag does not verify: "
+                         "nothing of it is decoded)")
     payload = dict(d["payload"])
     fmt = payload.pop("format", "unknown")
     lines.append(f"payload ({fmt}):")

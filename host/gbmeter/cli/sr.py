@@ -34,9 +34,13 @@ def register(sub):
     p = sub.add_parser(
         "sr", help="Service Request (DUIS XML) -> PRECOMMAND, or send it through the chain",
         description="Read a DUIS-style Service Request (Update Debt, Reset Debt Register, "
-                    "Update Meter Balance, Activate Emergency Credit) and build the "
-                    "PRECOMMAND the DCC makes from it. Issuer event ids come from the "
-                    "clock: --now 2015-01-01T00:00:00Z gives the RTDS PRECOMMANDs.")
+                    "Update Meter Balance, Activate Emergency Credit, Update Payment Mode, "
+                    "Read Instantaneous Prepay Values) and build the PRECOMMAND the DCC "
+                    "makes from it. Issuer event ids come from the clock: --now "
+                    "2015-01-01T00:00:00Z gives the RTDS PRECOMMANDs. With --port the "
+                    "critical ones go through the whole chain (signature, Parse and "
+                    "Correlate, anomaly detection); a non-critical read (4.3) goes straight "
+                    "to the ACB's MAC, and its Response is MAC-checked and decrypted.")
     p.add_argument("request", metavar="FILE.xml", help="the Service Request (or - for stdin)")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--precommand", action="store_true",

@@ -150,7 +150,8 @@ def _label(path, expected, request):
 def _time_seconds(decoded):
     """The issuer event id of the first ZCL component that has one."""
     for c in decoded.get("components", []):
-        for payload in (c.get("change_debt"), c.get("credit_adjustment")):
+        for payload in (c.get("change_debt"), c.get("credit_adjustment"),
+                        c.get("change_payment_mode")):
             if payload and "issuer_event_id" in payload:
                 return payload["issuer_event_id"]
     return None

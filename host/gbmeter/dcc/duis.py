@@ -18,9 +18,12 @@ device's, and the User's counter for this request (a decimal integer).
 
 Services read here (SERVICES below): Update Debt 2.3 (ECS07 / GCS04), Update Meter
 Balance 1.5 with ResetMeterBalance (ECS04b in credit mode / GCS40b in prepayment
-mode, the RTDS pairs), Activate Emergency Credit 2.5 (ECS09 / GCS06) and the
+mode, the RTDS pairs), Activate Emergency Credit 2.5 (ECS09 / GCS06), Update Payment
+Mode 1.6 (ECS02 / GCS02 to credit, ECS03 / GCS03 to prepayment), Read Instantaneous
+Prepay Values 4.3 (ECS19 / GCS14, non-critical: CommandVariant 1) and the
 provisional Reset Debt Register of NOTES section 5 (ECS07a / GCS04a), whose names
-are in RESET_DEBT_REGISTER: the one place to change them.
+are in RESET_DEBT_REGISTER: the one place to change them. Future-dated requests
+(ExecutionDateTime) are not supported.
 
 ESME or GSME: DUIS uses one ServiceReferenceVariant for both devices and the DCC
 looks the target up in its Smart Metering Inventory. Here the device is, in order:
@@ -64,8 +67,11 @@ RESET_DEBT_REGISTER = {
 NS = "http://www.dccinterface.co.uk/ServiceUserGateway"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
-# The two test meters of NOTES 1 (public ZAZ1 test PKI): the DCC's inventory default.
-DEFAULT_INVENTORY = {"00db1234567890a0": "esme", "00db1234567890a1": "gsme"}
+# The test meters of NOTES 1 (public ZAZ1 test PKI): the DCC's inventory default.
+# 00db1234567890a3 is the third, the GSME of RTDS GCS14 (its certificates are in
+# ../shared/gbcs/keys).
+DEFAULT_INVENTORY = {"00db1234567890a0": "esme", "00db1234567890a1": "gsme",
+                     "00db1234567890a3": "gsme"}
 
 DEVICES = ("esme", "gsme")
 REGISTERS = ("time1", "time2", "payment")   # as in firmware/meter.py
@@ -102,6 +108,10 @@ class ServiceRequest:
       reset_debt_register: register ("time1", "time2" or "payment")
       update_meter_balance: mode ("credit" or "prepayment"), action ("reset")
       activate_emergency_credit: none
+      update_payment_mode: mode ("credit" or "prepayment"); for prepayment also
+          suspend_debt_disabled, suspend_debt_emergency (booleans) and
+          disablement_threshold
+      read_prepayment_registers: none
     """
     originator: bytes
     target: bytes
@@ -315,6 +325,50 @@ def _activate_emergency_credit(body, path):
     return {}, None
 
 
+def _bool(el, path):
+    text = _text(el, path)
+    if text not in ("true", "false", "1", "0"):
+        raise UserError(f"{path}: {text!r} is not true or false")
+    return text in ("true", "1")
+
+
+def _not_future_dated(found, path):
+    if "ExecutionDateTime" in found:
+        raise UserError(f"{path}/sr:ExecutionDateTime: future-dated requests are not "
+                        "supported (the meters here act on Commands at once)")
+
+
+def _update_payment_mode(body, path):
+    """Update Payment Mode (1.6): sr:Credit, or sr:Prepayment with the suspend-debt
+    flags and the disablement threshold."""
+    found = _children(body, path, ("ExecutionDateTime", "Credit", "Prepayment"))
+    _not_future_dated(found, path)
+    if len(found) != 1:
+        raise UserError(f"{path}: expected one of sr:Credit, sr:Prepayment")
+    (name, el), = found.items()
+    mpath = f"{path}/sr:{name}"
+    if name == "Credit":
+        _empty(el, mpath)
+        return {"mode": "credit"}, None
+    f = _children(el, mpath, ("SuspendDebtDisabled", "SuspendDebtEmergency",
+                              "DisablementThreshold"))
+    _require(f, mpath, "SuspendDebtDisabled", "SuspendDebtEmergency", "DisablementThreshold")
+    return {"mode": "prepayment",
+            "suspend_debt_disabled": _bool(f["SuspendDebtDisabled"],
+                                           f"{mpath}/sr:SuspendDebtDisabled"),
+            "suspend_debt_emergency": _bool(f["SuspendDebtEmergency"],
+                                            f"{mpath}/sr:SuspendDebtEmergency"),
+            "disablement_threshold": _int(f["DisablementThreshold"],
+                                          f"{mpath}/sr:DisablementThreshold", INT32)}, None
+
+
+def _read_prepayment_registers(body, path):
+    """Read Instantaneous Prepay Values (4.3): no fields but the optional
+    ExecutionDateTime, which is not supported."""
+    _not_future_dated(_children(body, path, ("ExecutionDateTime",)), path)
+    return {}, None
+
+
 def _services():
     """(ServiceReference, ServiceReferenceVariant) -> (service, body element, reader,
     {device: use case})."""
@@ -328,6 +382,12 @@ def _services():
                          {"esme": "ECS04b", "gsme": "GCS40b"}),
         ("2.5", "2.5"): ("activate_emergency_credit", "ActivateEmergencyCredit",
                          _activate_emergency_credit, {"esme": "ECS09", "gsme": "GCS06"}),
+        # the use case follows the mode asked for
+        ("1.6", "1.6"): ("update_payment_mode", "UpdatePaymentMode", _update_payment_mode,
+                         {"esme": {"credit": "ECS02", "prepayment": "ECS03"},
+                          "gsme": {"credit": "GCS02", "prepayment": "GCS03"}}),
+        ("4.3", "4.3"): ("read_prepayment_registers", "ReadInstantaneousPrepayValues",
+                         _read_prepayment_registers, {"esme": "ECS19", "gsme": "GCS14"}),
     }
 
 
@@ -421,6 +481,8 @@ def parse_request(xml, device=None, inventory=None, source=None):
         raise UserError(f"sr:Body/sr:{element}: ResetMeterBalance on the {dev.upper()} is "
                         f"supported in {want} only")
     use_case = use_cases[dev]
+    if isinstance(use_case, dict):
+        use_case = use_case[fields["mode"]]
     row = codec.load_usecases().by_name(use_case)
     if row is None:
         raise UserError(f"use case {use_case} is not in firmware/usecases.py")

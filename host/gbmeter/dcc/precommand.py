@@ -13,6 +13,18 @@ Facts read off the RTDS PRECOMMANDs (../shared/gbcs/rtds) and kept here:
 - DLMS invoke id = 20 00 00 00 | counter's low 24 bits: the long-invoke-id-and-
   priority whose processing-option bit says "break on error" (NOTES 4: nothing after
   a failed action is executed) and whose invoke id follows the counter.
+- SR 1.6 / 4.3 (NOTES 7): the reads are fixed requests (ECS19 get_protected_attributes
+  with protection parameters naming the counter, originator and target; GCS14 Read
+  Attributes of Price 0617, 0616 and Prepayment 0005, 0002, 0001, 0231, 0211, 0221).
+  The payment modes carry what RTDS shows: ECS02 / ECS03 the account mode, the
+  credit-charge configuration and "now" (0000000000000000008000FF) as the activation
+  time, ECS03 also the disablement threshold and its date-time; GCS02 / GCS03 the
+  payment control configuration 0C94 (credit) or 0897 (prepayment) and the cut off
+  value (FFFFFFFF for credit, the disablement threshold for prepayment). RTDS shows
+  one set of SuspendDebtDisabled / SuspendDebtEmergency per device (ESME true/true,
+  GSME false/false) and the excerpt has nothing that says how the others are encoded:
+  those two are what the DCC builds here, and any other is refused as not supported
+  (PREPAYMENT_SUSPEND_DEBT).
 """
 
 import datetime
@@ -37,6 +49,42 @@ CHARGE_UPDATE_TOTAL = 4
 CHARGE_SET_TOTAL = 5
 CREDIT_SET_AMOUNT = 2
 CREDIT_INVOKE = 3
+
+# NOTES 7: SR 1.6 / 4.3 objects
+ACCOUNT_OBIS = "0-1:19.0.0.255"
+ACCOUNT_MODE_AND_STATUS = 2
+ACCOUNT_CREDIT_CHARGE_CONFIGURATION = 11
+ACCOUNT_ACTIVATION_TIME = 13
+ACCOUNT_MODE = {"credit": 1, "prepayment": 2}
+ACCOUNT_STATUS_ACTIVE = 1
+THRESHOLD_OBIS = "0-0:94.44.128.22"     # class 9000
+THRESHOLD_VALUE = 4
+THRESHOLD_DATE_TIME = 6
+NOW_DATE_TIME = bytes.fromhex("0000000000000000008000FF")   # "now": an immediate change
+DATA_PROTECTION_OBIS = "0-0:43.2.1.255"
+GET_PROTECTED_ATTRIBUTES = 1
+PREPAYMENT_VALUES_OBIS = "0-0:94.44.34.30"   # Data (class 1), attribute 2
+PROTECTION_AUTHENTICATED_ENCRYPTED = 2
+KEY_INFO_AGREED_KEY = 2
+TRANSACTION_ID_PREFIX = b"\x04"
+COLLECT_ALL = {"bits": 3, "value": b"\xe0"}      # collection_configuration 111
+COLLECT_NOT_FRIENDLY = {"bits": 3, "value": b"\xc0"}   # 110
+# (credit e, charge e, collection bits) of 0-0:19.10.e.255 / 0-0:19.20.e.255, as RTDS
+CREDIT_CHARGES = {
+    "credit": ((0, 0, COLLECT_ALL), (0, 4, COLLECT_ALL)),
+    "prepayment": ((0, 0, COLLECT_ALL), (0, 4, COLLECT_ALL), (0, 1, COLLECT_NOT_FRIENDLY),
+                   (0, 2, COLLECT_NOT_FRIENDLY), (0, 3, COLLECT_ALL), (1, 3, COLLECT_ALL),
+                   (1, 0, COLLECT_ALL), (1, 4, COLLECT_ALL), (1, 1, COLLECT_NOT_FRIENDLY),
+                   (1, 2, COLLECT_NOT_FRIENDLY), (2, 4, COLLECT_ALL), (2, 1, COLLECT_ALL),
+                   (2, 2, COLLECT_ALL)),
+}
+# ZCL Payment Control Configuration per mode, and the cut off value in credit mode
+PAYMENT_CONTROL_CONFIGURATION = {"credit": 0x0C94, "prepayment": 0x0897}
+CREDIT_CUT_OFF_VALUE = -1
+# the (SuspendDebtDisabled, SuspendDebtEmergency) the DCC builds, per device (RTDS)
+PREPAYMENT_SUSPEND_DEBT = {"esme": (True, True), "gsme": (False, False)}
+GCS14_READS = ((0x0700, (0x0617, 0x0616)),
+               (0x0705, (0x0005, 0x0002, 0x0001, 0x0231, 0x0211, 0x0221)))
 
 # NOTES 3: Change Debt per register
 RECOVERY_METHOD = {"time1": 0, "time2": 0, "payment": 1}    # 0 time-based, 1 payment
@@ -198,9 +246,102 @@ def _gcs06(req, t):
                              codec.select_emergency_credit(0, 0))])
 
 
+# --- SR 1.6 payment mode, SR 4.3 the prepayment registers read (NOTES 7) ----------------
+
+def _suspend_debt(req):
+    """Refuse a prepayment request whose suspend-debt flags the DCC cannot encode."""
+    f = req.fields
+    want = PREPAYMENT_SUSPEND_DEBT[req.device]
+    got = (f["suspend_debt_disabled"], f["suspend_debt_emergency"])
+    if got != want:
+        words = lambda v: "/".join("true" if x else "false" for x in v)   # noqa: E731
+        raise UserError(f"{req.use_case}: SuspendDebtDisabled/SuspendDebtEmergency "
+                        f"{words(got)} is not supported: the DCC here builds the "
+                        f"{req.device.upper()}'s as RTDS shows them, {words(want)}")
+
+
+def _ecs02_03(req, t):
+    """Set ESME Payment Mode: account mode and status, (prepayment) the disablement
+    threshold, the credit-charge configuration, (prepayment) the threshold's
+    date-time, the activation time "now"."""
+    mode = req.fields["mode"]
+    acct = lambda member: ("set", codec.CLASS_ACCOUNT, ACCOUNT_OBIS, member)   # noqa: E731
+    thr = lambda member: ("set", codec.CLASS_GBCS_9000, THRESHOLD_OBIS, member)   # noqa: E731
+    config = codec.axdr("array", [codec.axdr("structure", [
+        codec.axdr("octet-string", codec.obis(f"0-0:19.10.{c}.255")),
+        codec.axdr("octet-string", codec.obis(f"0-0:19.20.{h}.255")),
+        codec.axdr("bit-string", bits)]) for c, h, bits in CREDIT_CHARGES[mode]])
+    now = codec.axdr("octet-string", NOW_DATE_TIME)
+    items = [(acct(ACCOUNT_MODE_AND_STATUS), codec.axdr("structure", [
+        codec.axdr("enum", ACCOUNT_MODE[mode]), codec.axdr("enum", ACCOUNT_STATUS_ACTIVE)]))]
+    if mode == "prepayment":
+        _suspend_debt(req)
+        items.append((thr(THRESHOLD_VALUE),
+                      codec.axdr("double-long", req.fields["disablement_threshold"])))
+    items.append((acct(ACCOUNT_CREDIT_CHARGE_CONFIGURATION), config))
+    if mode == "prepayment":
+        items.append((thr(THRESHOLD_DATE_TIME), now))
+    items.append((acct(ACCOUNT_ACTIVATION_TIME), now))
+    return _access_request(req, items)
+
+
+def _gcs02_03(req, t):
+    """Set GSME Payment Mode: one Change Payment Mode, immediate (implementation time
+    0), issuer event id from the clock."""
+    mode = req.fields["mode"]
+    if mode == "prepayment":
+        _suspend_debt(req)
+        cut_off = req.fields["disablement_threshold"]
+    else:
+        cut_off = CREDIT_CUT_OFF_VALUE
+    return codec.build_gbz([(codec.CLUSTER_PREPAYMENT, codec.ZCL_CMD_CHANGE_PAYMENT_MODE,
+                             codec.change_payment_mode(0, t, 0, PAYMENT_CONTROL_CONFIGURATION[mode],
+                                                       cut_off))])
+
+
+def protection_parameters(counter, originator, recipient):
+    """get_protected_attributes' protection parameters of a message from originator to
+    recipient: authenticated and encrypted, transaction id 04 || counter, no
+    date-time, an agreed key (ECDH, key parameters 02)."""
+    return codec.axdr("array", [codec.axdr("structure", [
+        codec.axdr("enum", PROTECTION_AUTHENTICATED_ENCRYPTED),
+        codec.axdr("structure", [
+            codec.axdr("octet-string", TRANSACTION_ID_PREFIX + int(counter).to_bytes(8, "big")),
+            codec.axdr("octet-string", bytes(originator)),
+            codec.axdr("octet-string", bytes(recipient)),
+            codec.axdr("octet-string", b""),
+            codec.axdr("structure", [codec.axdr("enum", KEY_INFO_AGREED_KEY),
+                                     codec.axdr("structure", [codec.axdr("octet-string", b"\x02"),
+                                                              codec.axdr("octet-string", b"")])]),
+        ])])])
+
+
+def _ecs19(req, t):
+    """Read ESME Prepayment Registers: get_protected_attributes of the prepayment
+    values object, its Response authenticated and encrypted for the originator."""
+    objects = codec.axdr("array", [codec.axdr("structure", [
+        codec.axdr("long-unsigned", codec.CLASS_DATA),
+        codec.axdr("octet-string", codec.obis(PREPAYMENT_VALUES_OBIS)),
+        codec.axdr("integer", 2), codec.axdr("long-unsigned", 0),
+        codec.axdr("structure", [codec.axdr("enum", 0), codec.axdr("null")])])])
+    return _access_request(req, [
+        (("action", codec.CLASS_DATA_PROTECTION, DATA_PROTECTION_OBIS, GET_PROTECTED_ATTRIBUTES),
+         codec.axdr("structure", [objects, protection_parameters(
+             req.counter, req.originator, req.target)])),
+    ])
+
+
+def _gcs14(req, t):
+    """Read GSME Prepayment Registers: Read Attributes on Price and Prepayment."""
+    return codec.build_gbz([(cluster, codec.ZCL_CMD_READ_ATTRIBUTES, codec.read_attributes(a))
+                            for cluster, a in GCS14_READS], frame_control=codec.ZCL_FC_GENERAL)
+
+
 CONTENT = {
     "ECS07": _ecs07, "ECS07a": _ecs07a, "ECS04b": _ecs04b, "ECS09": _ecs09,
     "GCS04": _gcs04, "GCS04a": _gcs04a, "GCS40b": _gcs40b, "GCS06": _gcs06,
+    "ECS02": _ecs02_03, "ECS03": _ecs02_03, "GCS02": _gcs02_03, "GCS03": _gcs02_03,
+    "ECS19": _ecs19, "GCS14": _gcs14,
 }
 
 

@@ -5,6 +5,9 @@ the demo and tests; gbmeter.dcc.duis reads it back.
     activate_emergency_credit_xml(originator, target, counter) -> str
     update_debt_xml(originator, target, counter, device, time1, time2, payment,
                     per_payment, recovery1, recovery2) -> str
+    read_prepayment_registers_xml(originator, target, counter) -> str   (4.3, CV 1)
+    update_payment_mode_xml(originator, target, counter, mode, suspend_debt_disabled,
+                            suspend_debt_emergency, disablement_threshold) -> str   (1.6)
 """
 
 import xml.etree.ElementTree as ET
@@ -23,12 +26,12 @@ def _sub(parent, name, text=None):
     return el
 
 
-def _request_xml(originator, target, counter, ref, variant, build_body):
+def _request_xml(originator, target, counter, ref, variant, build_body, command_variant=4):
     ET.register_namespace("sr", NS)
     root = ET.Element(_q("Request"), {"schemaVersion": SCHEMA_VERSION})
     h = _sub(root, "Header")
     _sub(h, "RequestID", request_id(originator, target, counter))
-    _sub(h, "CommandVariant", 4)
+    _sub(h, "CommandVariant", command_variant)
     _sub(h, "ServiceReference", ref)
     _sub(h, "ServiceReferenceVariant", variant)
     build_body(_sub(root, "Body"))
@@ -74,3 +77,29 @@ def update_debt_xml(originator, target, counter, device, time1, time2, payment, 
                 _sub(r, "DebtRecoveryRatePriceScale", rec.get("price_scale", 0))
             _sub(r, "DebtRecoveryRatePeriod", rec.get("period", "DAILY"))
     return _request_xml(originator, target, counter, "2.3", "2.3", body)
+
+
+def read_prepayment_registers_xml(originator, target, counter):
+    """A Read Instantaneous Prepay Values request (4.3: ECS19 / GCS14), non-critical:
+    CommandVariant 1."""
+    return _request_xml(originator, target, counter, "4.3", "4.3",
+                        lambda b: _sub(b, "ReadInstantaneousPrepayValues"), command_variant=1)
+
+
+def update_payment_mode_xml(originator, target, counter, mode, suspend_debt_disabled=False,
+                            suspend_debt_emergency=False, disablement_threshold=0):
+    """An Update Payment Mode request (1.6: ECS02 / GCS02 to credit, ECS03 / GCS03 to
+    prepayment, with its suspend-debt flags and disablement threshold)."""
+    if mode not in ("credit", "prepayment"):
+        raise ValueError("mode must be credit or prepayment")
+
+    def body(b):
+        u = _sub(b, "UpdatePaymentMode")
+        if mode == "credit":
+            _sub(u, "Credit")
+            return
+        p = _sub(u, "Prepayment")
+        _sub(p, "SuspendDebtDisabled", "true" if suspend_debt_disabled else "false")
+        _sub(p, "SuspendDebtEmergency", "true" if suspend_debt_emergency else "false")
+        _sub(p, "DisablementThreshold", disablement_threshold)
+    return _request_xml(originator, target, counter, "1.6", "1.6", body)

@@ -22,6 +22,16 @@ Public API:
     wrap_with_z(z, apdu) -> MAC header + apdu + MAC
     unwrap(message) -> (apdu, mac)
     check_mac(z, message) -> bool; check_mac_keys(priv, pub, message) -> bool
+    kdf_encryption_key(z, originator, counter, recipient) -> 16-byte AES key
+    seal(z, originator, counter, recipient, plaintext) -> 31 00000000 | ct | tag
+    unseal(z, originator, counter, recipient, sealed) -> plaintext (SealError)
+
+Encrypted personal data (NOTES 7, the Responses of the prepayment registers reads):
+AES-128-GCM with a 12-byte tag; the key is the MAC's KDF with 04 in place of the
+CRA flag, Z of the meter's and the Supplier's KA keys; IV = originator || 00000000;
+AAD = 31, the security control byte of the header 31 00 00 00 00 before the
+ciphertext. For a Response the originator is the meter and the counter the
+Command's.
 """
 
 import hashlib
@@ -29,11 +39,12 @@ import hmac
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature, encode_dss_signature)
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gbmeter.gbcs import codec
@@ -43,6 +54,10 @@ KDF_COUNTER = b"\x00\x00\x00\x01"
 KDF_ALGORITHM_ID = bytes.fromhex("60857406080300")   # AES-128-GCM MAC, GBCS
 KDF_TRANSACTION_ID_LENGTH = b"\x09"                  # CRA + 8-byte counter
 MAC_AAD_PREFIX = bytes.fromhex("110000000000")     # security control 11 + zeros
+KDF_ENCRYPTION = 0x04                                # in place of the CRA flag (NOTES 7)
+SEALED_HEADER = bytes.fromhex("3100000000")          # security control 31 + invocation
+SEALED_AAD = SEALED_HEADER[:1]
+SEALED_TAG_LEN = 12
 
 CURVE = ec.SECP256R1()
 
@@ -244,3 +259,48 @@ def check_mac_keys(priv, pub, message):
     """check_mac with Z made from one party's KA private key and the other's KA
     public key (either side of the pair gives the same Z)."""
     return check_mac(ecdh(priv, pub), message)
+
+
+# --- encrypted personal data (NOTES 7) -------------------------------------------------
+
+class SealError(ValueError):
+    """Sealed data that does not open: not 31 00000000 | ciphertext | tag, or its
+    ciphertext or tag altered (or sealed for other keys or another counter)."""
+
+
+def kdf_encryption_key(z, originator, counter, recipient):
+    """The AES key of a Response's encrypted part: the MAC's KDF with 04 as the CRA."""
+    return kdf_mac_key(z, originator, KDF_ENCRYPTION, counter, recipient)
+
+
+def seal(z, originator, counter, recipient, plaintext):
+    """31 00 00 00 00 | ciphertext | 12-byte tag, as a meter seals its personal data
+    for `recipient` (what the firmware's seal.py does, for tests and tools)."""
+    key = kdf_encryption_key(z, originator, counter, recipient)
+    enc = Cipher(algorithms.AES(key), modes.GCM(bytes(originator) + bytes(4))).encryptor()
+    enc.authenticate_additional_data(SEALED_AAD)
+    ct = enc.update(bytes(plaintext)) + enc.finalize()
+    return SEALED_HEADER + ct + enc.tag[:SEALED_TAG_LEN]
+
+
+def unseal(z, originator, counter, recipient, sealed):
+    """The plaintext of sealed data; SealError when it is not well formed or its tag
+    does not verify (nothing of it is returned then)."""
+    sealed = bytes(sealed)
+    if len(sealed) < len(SEALED_HEADER) + SEALED_TAG_LEN or \
+            sealed[:len(SEALED_HEADER)] != SEALED_HEADER:
+        raise SealError("not encrypted data: expected 31 00 00 00 00, ciphertext and a "
+                        "12-byte tag")
+    ct, tag = sealed[len(SEALED_HEADER):-SEALED_TAG_LEN], sealed[-SEALED_TAG_LEN:]
+    key = kdf_encryption_key(z, originator, counter, recipient)
+    dec = Cipher(algorithms.AES(key),
+                 modes.GCM(bytes(originator) + bytes(4), tag, min_tag_length=SEALED_TAG_LEN)
+                 ).decryptor()
+    dec.authenticate_additional_data(SEALED_AAD)
+    plain = dec.update(ct)
+    try:
+        dec.finalize()
+    except InvalidTag:
+        raise SealError("the ciphertext or its tag does not verify (altered, or sealed "
+                        "with other keys or for another counter)") from None
+    return plain

@@ -14,8 +14,12 @@ TAG_ACCESS_RESPONSE = 0xDA
 TAG_DATA_NOTIFICATION = 0x0F
 
 # DLMS COSEM objects of NOTES 4
+CLASS_DATA = 1
+CLASS_DATA_PROTECTION = 30
+CLASS_ACCOUNT = 111
 CLASS_CREDIT = 112
 CLASS_CHARGE = 113
+CLASS_GBCS_9000 = 9000   # GBCS-specific: the disablement threshold and its date-time
 OBIS_NAMES = {
     bytes([0, 0, 19, 20, 1, 255]): "time debt 1 charge",
     bytes([0, 0, 19, 20, 2, 255]): "time debt 2 charge",
@@ -23,7 +27,16 @@ OBIS_NAMES = {
     bytes([0, 0, 19, 10, 0, 255]): "meter balance credit",
     bytes([0, 0, 19, 10, 1, 255]): "emergency credit balance",
     bytes([0, 0, 19, 10, 2, 255]): "accumulated debt register",
+    bytes([0, 1, 19, 0, 0, 255]): "account",
+    bytes([0, 0, 43, 2, 1, 255]): "data protection",
+    bytes([0, 0, 94, 44, 34, 30]): "prepayment registers",
+    bytes([0, 0, 94, 44, 128, 22]): "disablement threshold",
 }
+ACCOUNT_ATTRIBUTES = {2: "account_mode_and_status", 11: "credit_charge_configuration",
+                      13: "account_activation_time"}
+ACCOUNT_MODES = {1: "credit", 2: "prepayment"}
+GBCS_9000_ATTRIBUTES = {4: "disablement_threshold", 6: "disablement_threshold_date_time"}
+DATA_PROTECTION_METHODS = {1: "get_protected_attributes"}
 CHARGE_ATTRIBUTES = {2: "total_amount_paid", 6: "unit_charge_passive", 8: "period",
                      12: "total_amount_remaining", 13: "proportion"}
 CHARGE_METHODS = {1: "update_unit_charge", 2: "activate_passive_unit_charge", 3: "collect",
@@ -253,6 +266,12 @@ def _name_spec(spec):
         out["member"] = (CHARGE_METHODS if spec["kind"] == "action" else CHARGE_ATTRIBUTES).get(n)
     elif spec["class_id"] == CLASS_CREDIT and spec["kind"] == "action":
         out["member"] = CREDIT_METHODS.get(n)
+    elif spec["class_id"] == CLASS_ACCOUNT and spec["kind"] != "action":
+        out["member"] = ACCOUNT_ATTRIBUTES.get(n)
+    elif spec["class_id"] == CLASS_GBCS_9000 and spec["kind"] != "action":
+        out["member"] = GBCS_9000_ATTRIBUTES.get(n)
+    elif spec["class_id"] == CLASS_DATA_PROTECTION and spec["kind"] == "action":
+        out["member"] = DATA_PROTECTION_METHODS.get(n)
     if out.get("member") is None:
         out.pop("member", None)
     return out

@@ -206,10 +206,27 @@ class Session:
         return crypto.wrap(self.acb().ka_priv, self.meter_key(meter_id, "ka"), signed)
 
     def command(self, precommand):
-        """Sign a PRECOMMAND as the Supplier and wrap it as the ACB for its recipient."""
-        signed = self.sign(precommand)
+        """Sign a PRECOMMAND as the Supplier and wrap it as the ACB for its recipient.
+        A non-critical use case (the reads of SR 4.3) is not signed: the ACB MACs it
+        with signature length 00 (NOTES 7)."""
+        signed = self.sign_if_critical(precommand)
         a = codec.parse_apdu(signed)
         return self.wrap(signed, a["recipient"].hex()), a
+
+    def sign_if_critical(self, precommand):
+        """A Signed Pre-Command for a critical use case; for a non-critical one the
+        PRECOMMAND with signature length 00, as the ACB MACs it."""
+        if is_critical(precommand):
+            return self.sign(precommand)
+        return bytes(precommand) + b"\x00"
+
+    def read_key(self, meter_id):
+        """Z of the Supplier's KA key and the meter's: what the meter MACs a
+        non-critical Response and seals its personal data with (NOTES 7)."""
+        if self.supplier.ka_priv is None:
+            raise UserError(f"no private KA key for Supplier {self.supplier.eui} in "
+                            f"{self.keys.path}: a non-critical Response cannot be checked")
+        return crypto.ecdh(self.supplier.ka_priv, self.meter_key(meter_id, "ka"))
 
     def send(self, link, command, force=False, raw=False):
         """Send a COMMAND (MAC-headed bytes) and check the answer. Returns the result
@@ -240,6 +257,19 @@ class Session:
         return result
 
 
+def is_critical(apdu):
+    """Whether an APDU's use case is critical (firmware/usecases.py; an unknown one
+    is taken as critical: signed, as any Command before SR 4.3)."""
+    row = codec.load_usecases().find(codec.parse_apdu(apdu)["message_code"])
+    return row is None or row[3]
+
+
+# ZCL answers that are a success in themselves (no Default Response): a read's
+# Read Attributes Response (its records say more; encrypted ones once opened), a
+# payment mode's Change Payment Mode Response
+ANSWERS = ("read_attributes_response", "change_payment_mode_response")
+
+
 def outcome(message_code, content):
     """Per component / specification results of a Response's content, and whether
     all succeeded: (list of (what, status name), all_ok)."""
@@ -247,9 +277,15 @@ def outcome(message_code, content):
     out = []
     if tree.get("format") == "gbz":
         for c in tree.get("components", []):
+            what = f"component {c.get('sequence_number', len(out)) + 1}"
+            if c.get("command") in ANSWERS:
+                recs = (c.get("read_attributes_response") or {}).get("records", [])
+                bad = [r for r in recs if r.get("status") != 0]
+                out.append((what, bad[0]["status_name"] if bad else
+                            "encrypted" if c.get("encrypted") else "SUCCESS", not bad))
+                continue
             dr = c.get("default_response") or {}
-            out.append((f"component {c.get('sequence_number', len(out)) + 1}",
-                        dr.get("status_name", "?"), dr.get("status") == 0))
+            out.append((what, dr.get("status_name", "?"), dr.get("status") == 0))
     elif tree.get("format") == "dlms-access-response":
         for i, r in enumerate(tree.get("results", [])):
             out.append((f"{r.get('kind')} {i + 1}", r.get("result_name", "?"), r.get("result") == 0))
@@ -303,21 +339,26 @@ def check_answer(session, cmd_apdu, frames, command=None):
     resp = last.payload
     result["response"] = resp.hex()
     try:
-        r = codec.parse_apdu(resp)
+        r = codec.parse_message(resp)
     except codec.DecodeError as e:
         result["reason"] = f"the Response does not decode: {e}"
         return result
     problems = []
-    try:
-        pub = session.meter_key(meter_id, "ds")
-    except UserError as e:   # the answer is still reported, but not called a success
-        sig_ok = None
-        problems.append(f"the Response's signature was not checked: {e}")
+    if not is_critical(cmd_apdu):
+        # a non-critical Command's Response: MAC'd by the meter for the Supplier, its
+        # personal data encrypted (NOTES 7), no signature
+        _check_read(session, meter_id, r, resp, result, problems)
     else:
-        sig_ok = crypto.verify_apdu(pub, resp)
-        if not sig_ok:
-            problems.append("the Response's signature does not verify with the meter's key")
-    result["signature_valid"] = sig_ok
+        try:
+            pub = session.meter_key(meter_id, "ds")
+        except UserError as e:   # the answer is still reported, but not called a success
+            sig_ok = None
+            problems.append(f"the Response's signature was not checked: {e}")
+        else:
+            sig_ok = crypto.verify_apdu(pub, resp)
+            if not sig_ok:
+                problems.append("the Response's signature does not verify with the meter's key")
+        result["signature_valid"] = sig_ok
     if r["cra"] != 2:
         problems.append("CRA flag is not Response")
     if r["counter"] != cmd["counter"]:
@@ -327,7 +368,8 @@ def check_answer(session, cmd_apdu, frames, command=None):
     if r["originator"] != cmd["recipient"] or r["recipient"] != cmd["originator"]:
         problems.append("originator / recipient do not mirror the Command's")
     parts, all_ok = outcome(r["message_code"], r["content"])
-    result["results"] = [{"part": p, "status": s} for p, s, _ in parts]
+    result["results"] = [{"part": p, "status": "SUCCESS (decrypted)" if s == "encrypted"
+                          and result.get("decrypted") else s} for p, s, _ in parts]
     if not all_ok:
         failed = [f"{p}: {s}" for p, s, ok in parts if not ok]
         problems.append("not every part succeeded (" + ", ".join(failed) + ")")
@@ -335,6 +377,56 @@ def check_answer(session, cmd_apdu, frames, command=None):
     if problems:
         result["reason"] = "; ".join(problems)
     return result
+
+
+def _check_read(session, meter_id, r, resp, result, problems):
+    """check_answer for the Response to a non-critical Command: its MAC (the meter's
+    KA key with the Supplier's), then its encrypted personal data opened into
+    result["registers"]; a MAC or ciphertext that does not verify is a failure and
+    nothing of it is decoded."""
+    from gbmeter.gbcs import protected
+    try:
+        z = session.read_key(meter_id)
+    except UserError as e:
+        result["mac_valid"] = None
+        problems.append(f"the Response's MAC was not checked: {e}")
+        return
+    if r["mac"] is None:
+        result["mac_valid"] = False
+        problems.append("the Response to a non-critical Command carries no MAC header")
+        return
+    result["mac_valid"] = crypto.check_mac(z, resp)
+    if not result["mac_valid"]:
+        problems.append("the Response's MAC does not verify with the meter's and the "
+                        "Supplier's KA keys")
+        return
+    if r["message_code"] not in protected.READS:
+        return
+    decoded = codec.decode_content(r["message_code"], r["content"], r["content_offset"])
+    if not protected.sealed_parts(r["message_code"], decoded):
+        return      # the read failed (an error Response): nothing sealed, the results say
+    try:
+        opened = protected.open_read(r["message_code"], decoded, z, r["originator"],
+                                     r["counter"], r["recipient"])
+    except crypto.SealError as e:
+        result["decrypted"] = False
+        problems.append(f"the Response's encrypted registers do not open: {e}")
+        return
+    except codec.DecodeError as e:
+        result["decrypted"] = False
+        problems.append(f"the Response's decrypted registers do not decode: {e}")
+        return
+    result["decrypted"] = True
+    result["registers"] = opened["registers"]
+    for k in ("currency", "trailing_digits"):
+        if k in opened:
+            result[k] = opened[k]
+    for where, recs in opened["values"].items():
+        if isinstance(recs, list):
+            bad = [rec for rec in recs if rec["status"] != 0]
+            if bad:
+                problems.append(f"{where}: attribute {bad[0]['attribute']:04X} answered "
+                                f"{bad[0]['status_name']}")
 
 
 RAW_HINT = "`gbmeter send --raw` delivers any bytes as given, for negative testing"
@@ -451,7 +543,10 @@ def describe(result):
         return head + "CANNOT TELL: " + result.get("reason", "unknown")
     if result["ok"]:
         parts = ", ".join(f"{r['part']} {r['status']}" for r in result.get("results", []))
-        return head + f"success, Response signature verified ({parts})" + _fault_words(result)
+        checked = ("Response MAC verified" + (", registers decrypted" if result.get("decrypted")
+                                              else "")
+                   if "mac_valid" in result else "Response signature verified")
+        return head + f"success, {checked} ({parts})" + _fault_words(result)
     causes = result.get("likely_causes")
     more = ("; likely cause: " + "; or ".join(causes)) if causes else ""
     return head + "FAILED: " + result.get("reason", "unknown") + more + _fault_words(result)

@@ -6,7 +6,7 @@ import json
 
 from gbmeter import dcc
 from gbmeter.board.link import Interrupted, Link, OutcomeUnknown
-from gbmeter.cli._common import DCC_DIR_HELP, KEYS_HELP, add_force, add_port
+from gbmeter.cli._common import DCC_DIR_HELP, KEYS_HELP, add_force, add_port, add_timeout
 from gbmeter.cli._parser import usage
 from gbmeter.errors import UserError
 from gbmeter.supplier.session import Session, describe
@@ -34,6 +34,7 @@ def register(sub):
                        "one since, it answers 8F53.")
     pr.add_argument("id", type=int, metavar="ID", help="the id `quarantine list` shows")
     add_port(pr)
+    add_timeout(pr)
     pr.add_argument("--keys", metavar="DIR", help=KEYS_HELP + "; it needs the ACB")
     pr.add_argument("--dcc-dir", metavar="DIR", help=DCC_DIR_HELP)
     add_force(pr)
@@ -80,7 +81,7 @@ def run_release(args):
                         "signature): a meter would refuse it; clear it instead")
     s = Session(args.keys, row["originator"].lower())
     meter_id = row["target"].lower()
-    with Link(args.port) as link:
+    with Link(args.port, timeout=args.timeout) as link:
         command = s.wrap(signed, meter_id)
         s.used_counter(meter_id, row["counter"])
         try:

@@ -457,3 +457,30 @@ def test_friendly_credit_reported_and_old_states():
     assert "friendly_credit" not in new and "friendly_calendar" not in new
     assert meter.execute(new, "GCS03", _cpm(0x0897))[-13:-8] == bytes(5)
     assert meter.registers(new)["friendly_credit"] == 0
+
+
+def test_seal_with_cryptolib_or_pure_aes_matches_rtds():
+    # seal.py's AES is gbcsmac's: cryptolib where the port has it, aes.py where not.
+    # Both give the RTDS ECS19 ciphertext and tag from the RTDS plaintext and keys.
+    import aes
+    import seal
+    meter_id = bytes.fromhex("00db1234567890a0")
+    z = p256.ecdh(pkcs8_scalar(SUPPLIER + "-ka.key"), pem_point("00db1234567890a0-ka.pem"))
+    plain = b"\x02\x01\x02\x06" + b"".join(
+        struct.pack(">Bi", 5, v) for v in (250000, 95000, 187000, 203000, 243000, 46000))
+    want = rtds_hex("4.3_ECS19/ECS19_4.3_SUCCESS_RESPONSE_GBCS.HEX")
+    got = seal.seal(z, meter_id, 1000, bytes.fromhex(SUPPLIER), plain)
+    assert got[:5] == b"\x31\x00\x00\x00\x00" and len(got) == 5 + len(plain) + 12
+    assert want.find(got) > 0
+    saved = gbcsmac._aes
+    gbcsmac._aes = aes.aes
+    try:
+        assert seal.seal(z, meter_id, 1000, bytes.fromhex(SUPPLIER), plain) == got
+        # and on lengths that are not whole blocks, against the test's own opening
+        for n in (0, 1, 15, 16, 17, 48):
+            p = bytes(range(n))
+            s = seal.seal(z, meter_id, 5, bytes.fromhex(SUPPLIER), p)
+            assert _gcm_open(gbcsmac.mac_key(z, meter_id, 4, 5, bytes.fromhex(SUPPLIER)),
+                             meter_id + bytes(4), s) == p
+    finally:
+        gbcsmac._aes = saved

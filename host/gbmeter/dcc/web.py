@@ -27,6 +27,7 @@ README "DUIS web service" has the table of every code and HTTP status it answers
 """
 
 import asyncio
+import collections
 import concurrent.futures
 import datetime
 import json
@@ -67,6 +68,7 @@ SIM_DEFAULT_IDS = {"esme": "00db1234567890a0", "gsme": "00db1234567890a1"}
 RETRY_FIRST = 0.05              # seconds before the first retry, doubling
 RETRY_MAX = 2.0                 # the longest wait between two tries
 DELIVERY_PARALLEL = 16          # messages on their way to the User's endpoint at once
+TRANSFORMED_KEPT = 4096         # CV 4 requests kept read for their CV 5
 METER_TIMEOUT = 10.0            # seconds a meter has to answer a Command
 
 
@@ -188,6 +190,9 @@ class DuisService:
         self.dcc_store = None           # held open: see start()
         self.meter_ka = {}              # meter id -> its KA public key (read once)
         self.endpoint_down = False      # the last delivery failed: one message at a time
+        # request id -> the Service Request read at its CV 4, for its CV 5 (not read
+        # again from the stored XML; after a restart, or beyond the bound, it is)
+        self.transformed = collections.OrderedDict()
 
     # --- meters ----------------------------------------------------------------------------
 
@@ -320,10 +325,12 @@ class DuisService:
     # --- signing and checking what leaves -------------------------------------------------------
 
     def _signed(self, root):
-        data = xmlsig.sign(root, self.dcc_signer)
+        """The bytes of a message this service made, signed, and (with schemas) valid:
+        the signed tree is validated, then serialised as it is."""
+        signed = xmlsig.signed_tree(root, self.dcc_signer, in_place=True)
         if self.schemas is not None:
-            self.schemas.validate(xmlsig.parse(data, max_bytes=len(data) + 1))
-        return data
+            self.schemas.validate(signed)
+        return xmlsig.tostring(signed)
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -435,6 +442,9 @@ class DuisService:
             self.db.add_request(header, req.use_case, xml, pre, gbcs_seconds(now))
         except Replay as e:
             raise Refusal(409, str(e)) from None
+        self.transformed[header.request_id] = req
+        while len(self.transformed) > TRANSFORMED_KEPT:
+            self.transformed.popitem(last=False)
         return duisxml.precommand(header, pre)
 
     def _send(self, header, signed, party):
@@ -460,7 +470,9 @@ class DuisService:
             payload = xmlsig.unb64(text)
         except UserError as e:
             raise Refusal(400, str(e)) from None
-        req = self._service_request(rec["xml"], header)
+        req = self.transformed.pop(header.request_id, None)
+        if req is None:
+            req = self._service_request(rec["xml"], header)
         made = GBCS_EPOCH + datetime.timedelta(seconds=rec["made_at"])
         try:
             corr = correlate(req, payload, self.session.keys, now=made)

@@ -329,12 +329,18 @@ def sign(root, signer):
     """Bytes of `root` (an lxml element, or XML bytes) with an enveloped signature by
     `signer` (an XmlCert with its key) appended as the root's last child; a signature
     already there is replaced. The caller's element is not changed."""
+    return tostring(signed_tree(root, signer))
+
+
+def signed_tree(root, signer, in_place=False):
+    """The signed document as an lxml root (see sign): a copy of `root`, or `root`
+    itself with in_place (a document made only to be signed and sent)."""
     if isinstance(root, (bytes, str)):
         root = parse(root)
-    elif root.getparent() is None:
-        root = copy.deepcopy(root)
-    else:
+    elif root.getparent() is not None:
         root = parse(etree.tostring(root))
+    elif not in_place:
+        root = copy.deepcopy(root)
     if signer.key is None:
         raise UserError(f"no private key for {signer.path}")
     for old in root.findall(f"{{{DS_NS}}}Signature"):
@@ -354,7 +360,7 @@ def sign(root, signer):
     iss = _ds(data, "X509IssuerSerial")
     _ds(iss, "X509IssuerName").text = signer.issuer
     _ds(iss, "X509SerialNumber").text = str(signer.serial)
-    return tostring(root)
+    return root
 
 
 # --- verifying ------------------------------------------------------------------------------

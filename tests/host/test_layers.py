@@ -108,3 +108,11 @@ def test_the_checks_catch_what_they_are_for(tmp_path, monkeypatch):
         test_imports_only_go_down()
     with pytest.raises(AssertionError, match="circles"):
         test_no_import_circles()
+
+
+def test_test_file_names_are_unique():
+    """pytest imports test files by their base name: two test_x.py in different
+    folders stop the whole collection, so the mirrored folders must not repeat one."""
+    tests = Path(__file__).resolve().parents[1]
+    names = [p.name for p in tests.rglob("*.py") if p.name != "conftest.py"]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []

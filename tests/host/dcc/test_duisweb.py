@@ -1,5 +1,6 @@
 """The DUIS service's parts without meters: every message it builds is valid DUIS 5.4
-once signed, the outbox's once-only rules, the request header reader, E20."""
+once signed, the outbox's once-only rules, the request header reader, E20, the
+delivery of the outbox (parallel, one at a time while the endpoint fails)."""
 
 import pytest
 
@@ -128,3 +129,82 @@ def test_option_parsing():
             parse_sim(bad)
     with pytest.raises(UserError):
         listen_address("8079")
+
+
+def test_delivery_runs_in_parallel_and_one_at_a_time_while_the_endpoint_fails(tmp_path):
+    """The outbox is delivered over real HTTP to an endpoint whose first 24 answers
+    are 503: every message arrives with a 2xx once; the first DELIVERY_PARALLEL go
+    out at once, then, the endpoint failing, one at a time; healthy again, several at
+    once, never more than DELIVERY_PARALLEL."""
+    import asyncio
+    import time
+
+    from aiohttp import web as aioweb
+
+    from gbmeter.dcc import web as duisweb
+
+    calls = []                  # (start, end, response id, status)
+    state = {"inflight": 0, "max": 0, "seen": 0}
+    down_for = 24                           # answers
+
+    async def endpoint(request):
+        start = time.monotonic()
+        body = await request.read()
+        state["seen"] += 1
+        status = 503 if state["seen"] <= down_for else 200
+        state["inflight"] += 1
+        state["max"] = max(state["max"], state["inflight"])
+        await asyncio.sleep(0.05 if status == 503 else 0.01)    # long enough to overlap
+        state["inflight"] -= 1
+        calls.append((start, time.monotonic(), body.decode(), status))
+        return aioweb.Response(status=status, text="ok\n")
+
+    async def run():
+        app = aioweb.Application()
+        app.router.add_post("/", endpoint)
+        runner = aioweb.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = aioweb.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        svc = DuisService.__new__(DuisService)
+        svc.response_url = f"http://127.0.0.1:{port}/"
+        svc.db = outbox.Outbox(tmp_path)
+        svc.wake = asyncio.Event()
+        svc.endpoint_down = False
+        svc.retry_max = 0.1
+        quiet, duisweb.QUIET = duisweb.QUIET, True
+        svc.db.queue([(f"first:{i}", "Response", f"first:{i}".encode()) for i in range(30)])
+        task = asyncio.create_task(svc._deliver())
+        try:
+            async def all_delivered(n):
+                while len(svc.db.messages("delivered")) < n:
+                    await asyncio.sleep(0.02)
+            await asyncio.wait_for(all_delivered(30), 20)
+            healthy_from = len(calls)
+            state["max"] = 0
+            svc.db.queue([(f"second:{i}", "Response", f"second:{i}".encode())
+                          for i in range(30)])
+            svc.wake.set()
+            await asyncio.wait_for(all_delivered(60), 20)
+            return healthy_from, state["max"]
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            duisweb.QUIET = quiet
+            svc.db.close()
+            await runner.cleanup()
+
+    healthy_from, healthy_max = asyncio.run(run())
+    ok = [c[2] for c in calls if c[3] == 200]
+    assert sorted(ok) == sorted([f"first:{i}" for i in range(30)]
+                                + [f"second:{i}" for i in range(30)])      # each once
+    by_start = sorted(calls)
+    assert [c[3] for c in by_start[:down_for]] == [503] * down_for
+    first = duisweb.DELIVERY_PARALLEL
+    # the first ones at once; once they failed, each try alone until one succeeds
+    assert max(c[1] for c in by_start[:first - 1]) > by_start[first - 1][0], "not at once"
+    for i in range(first, down_for + 1):
+        assert by_start[i][0] >= max(c[1] for c in by_start[:i]), f"try {i} overlapped"
+    assert 1 < healthy_max <= duisweb.DELIVERY_PARALLEL
+    assert len(calls) > healthy_from

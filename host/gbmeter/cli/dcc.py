@@ -186,7 +186,8 @@ def run_q_change(args):
 
 
 def run_serve(args):
-    from gbmeter.dcc.web import DuisService
+    from gbmeter.dcc.web import DuisService, listen_address
+    listen_address(args.listen)     # a bad address is named before any board starts
     svc = DuisService(listen=args.listen, response_url=args.response_url, keys_dir=args.keys,
                       xml_keys=args.xml_keys, xsd_dir=args.xsd, dcc_folder=args.dcc_dir,
                       sims=args.sim, inventory=args.inventory, dcc_key=args.dcc_key,

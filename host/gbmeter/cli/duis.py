@@ -9,6 +9,7 @@
 Exit codes of send: 0 every step answered I0 / I99, 2 the DCC refused a step (a DUIS
 error code or an HTTP error), 1 bad input here."""
 
+import argparse
 import asyncio
 import json
 import signal
@@ -60,7 +61,7 @@ def register(sub):
     _common(s)
     s.set_defaults(func=run_send)
     lp = ds.add_parser("listen", help="receive Service Responses and alerts")
-    lp.add_argument("--port", type=int, required=True)
+    lp.add_argument("--port", type=tcp_port, required=True)
     lp.add_argument("--host", default="127.0.0.1")
     lp.add_argument("--store", metavar="DIR", help="keep each message as DIR/<ResponseID>.xml")
     lp.add_argument("--count", type=int, metavar="N", help="stop after N messages")
@@ -186,3 +187,10 @@ def run_listen(args):
 
     asyncio.run(go())
     return 0
+
+
+def tcp_port(text):
+    """argparse type: a TCP port number (0 lets the system choose one)."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number from 0 to 65535")
+    return int(text)

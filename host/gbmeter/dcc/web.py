@@ -146,8 +146,9 @@ def read_inventory(path):
 
 def listen_address(text):
     host, _, port = str(text).rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--listen {text!r}: expected HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UserError(f"--listen {text!r}: expected HOST:PORT with a port from 0 to "
+                        f"65535, e.g. {DEFAULT_LISTEN}")
     return host.strip("[]"), int(port)
 
 

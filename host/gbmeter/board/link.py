@@ -95,7 +95,9 @@ class Link:
     """The host end of one board's link. Opening it takes the port's lock
     (gbmeter.board.portlock: one process at a time, waiting up to `wait` seconds),
     drops whatever an earlier user left unread, and starts the frame sequence at a
-    random number, so an answer meant for another request is never taken as ours."""
+    random number: with the lock, only the late answer of an earlier user that was
+    killed mid-request can still arrive, and it is skipped as its sequence number is
+    not ours (bar a 1 in 255 chance; a Response is also checked against its Command)."""
 
     def __init__(self, port, timeout=10.0, baudrate=115200, wait=None):
         self.port = port

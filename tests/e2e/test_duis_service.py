@@ -238,6 +238,192 @@ def test_meter_that_does_not_answer_gets_e21(world):
     assert world.received(duisxml.response_id(steps[0]["reply"]["request_id"]))["code"] == "I0"
 
 
+# --- SR 4.3 on CV 1 (non-critical), SR 1.6 on CV 4 / CV 5 -------------------------------------
+
+READ_KEYS = ("time1", "time2", "payment", "balance", "ec_balance", "acc_debt")
+SET = {"gsme": {"time1": 111000, "time2": 222000, "payment": 333000, "balance": 44000,
+                "ec_balance": 5000, "acc_debt": 6000},
+       "esme": {"time1": 123456, "time2": 234567, "payment": 345678, "balance": -4567,
+                "ec_balance": 7000, "acc_debt": 8000}}
+
+
+def _gbj(*args):
+    r = _gb(*args, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def registers(w, meter):
+    """`gbmeter registers --json` on the board behind the service: the service lets
+    a meter's port go when it has no Command for it (the verb waits for it)."""
+    return _gbj("registers", "--port", w.svc.devices[meter]["port"])
+
+
+def read_request(w, meter, counter=None):
+    return srxml.read_prepayment_registers_xml(SUPPLIER, bytes.fromhex(meter),
+                                               counter or w.next())
+
+
+def open_read(w, payload_hex, meter, counter):
+    """The User's own opening of a read Response (the test's code, not the
+    service's nor the chain's): Z of the Supplier's KA private key and the meter's KA
+    public key; the meter's MAC; each sealed part decrypted with AES-128-GCM (key =
+    SHA-256 of NOTES 7's KDF input with 04 for the CRA, IV = the meter's title and
+    four zero bytes, AAD 31, 12-byte tag). Returns the registers by the names
+    `registers --json` uses."""
+    import hashlib
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from gbmeter.gbcs import protected
+    msg = bytes.fromhex(payload_hex)
+    assert msg[0] == 0xDD                       # MAC header: a non-critical Response
+    supplier = w.keys.party(SUPPLIER.hex())
+    meter_ka = crypto.load_public_key(bytes.fromhex("04" + w.svc.devices[meter]["ka"]))
+    z = crypto.ecdh(supplier.ka_priv, meter_ka)
+    assert crypto.check_mac(z, msg), "the meter's MAC does not verify"
+    m = codec.parse_message(msg)
+    a = codec.parse_apdu(m["apdu"])
+    assert a["cra"] == codec.CRA_RESPONSE and a["signature_length"] == 0
+    assert (a["originator"].hex(), a["recipient"], a["counter"]) == (meter, SUPPLIER, counter)
+    decoded = codec.decode_content(a["message_code"], a["content"], a["content_offset"])
+    parts = protected.sealed_parts(a["message_code"], decoded)
+    assert parts, "nothing sealed in the read Response"
+    key = hashlib.sha256(b"\x00\x00\x00\x01" + z + bytes.fromhex("60857406080300") + a["originator"]
+                         + b"\x09\x04" + counter.to_bytes(8, "big") + a["recipient"]).digest()[:16]
+    regs = {}
+    for _, sealed, cluster in parts:
+        assert sealed[:5] == bytes.fromhex("3100000000")
+        ct, tag = sealed[5:-12], sealed[-12:]
+        dec = Cipher(algorithms.AES(key), modes.GCM(a["originator"] + bytes(4), tag,
+                                                    min_tag_length=12)).decryptor()
+        dec.authenticate_additional_data(b"\x31")
+        plain = dec.update(ct) + dec.finalize()
+        if cluster is None:                     # ECS19: six double-longs, MMC order
+            tree = codec.axdr_decode(plain)
+            values = [v["value"] for v in tree["value"][0]["value"]]
+            regs.update(zip(("ec_balance", "acc_debt", "payment", "time1", "time2", "balance"),
+                            values))
+        else:                                   # GCS14: Read Attributes records
+            for rec in codec.parse_attribute_records(cluster, plain):
+                name = protected.GCS14_VALUES.get(rec.get("name"))
+                if name and rec["status"] == 0:
+                    regs[name] = rec["value"]
+    return regs
+
+
+@pytest.mark.parametrize("device", ["gsme", "esme"])
+def test_read_registers_over_cv1(world, device):
+    """SR 4.3 on CV 1: I99 at once, then the meter's Response as it sent it (MAC'd,
+    the registers sealed for the Supplier), which the User opens with the Supplier's
+    KA key: the values are what `registers --json` shows."""
+    w, meter = world, FUELS[device]
+    port = w.svc.devices[meter]["port"]
+    args = [x for k, v in SET[device].items() for x in (f"--{k.replace('_', '-')}", v)]
+    _gbj("diag", "set", "--port", port, *args)
+    shown = registers(w, meter)
+    steps = w.send(read_request(w, meter))
+    assert [(s["endpoint"], s["code"]) for s in steps] == [("serviceS", "I99")], steps
+    rid = steps[0]["reply"]["request_id"]
+    got = w.received(duisxml.response_id(rid))
+    assert got["code"] == "I0" and got["kind"] == "ResponseMessage"
+    assert (got["service_reference"], got["service_reference_variant"]) == ("4.3", "4.3")
+    assert got["signer"] == xmlsig.DEFAULT_DCC_KEY      # and valid DUIS 5.4: the listener checks
+    regs = open_read(w, got["gbcs_payload"], meter, int(rid.split(":")[2]))
+    assert regs == {k: shown[k] for k in READ_KEYS}
+    assert regs == SET[device]          # whole pence, as set: the meter holds what was set
+    # the same read with a changed value on the meter: the Response follows it
+    _gbj("diag", "set", "--port", port, "--time2", 999000)
+    steps = w.send(read_request(w, meter))
+    rid = steps[0]["reply"]["request_id"]
+    got = w.received(duisxml.response_id(rid))
+    assert open_read(w, got["gbcs_payload"], meter, int(rid.split(":")[2]))["time2"] == 999000
+    # a tampered ciphertext does not open
+    bad = bytearray.fromhex(got["gbcs_payload"])
+    bad[-20] ^= 1
+    with pytest.raises(Exception):
+        open_read(w, bad.hex(), meter, int(rid.split(":")[2]))
+
+
+def test_read_on_the_wrong_variant_or_endpoint(world):
+    """SR 4.3 is non-critical: CV 4 on serviceT is E12 (nothing to sign); CV 1 on
+    serviceT is E13; a CV 1 carrying a SignedPreCommand is E12; nothing reaches a meter."""
+    w = world
+    before = dict(w.listener.messages)
+    as_cv4 = xmlsig.parse(read_request(w, GSME).encode())
+    as_cv4.find(f"{{{NS}}}Header/{{{NS}}}CommandVariant").text = "4"
+    assert w.signed_step("serviceT", as_cv4)["code"] == "E12"
+    for meter in (GSME, ESME):
+        assert w.signed_step("serviceT", xmlsig.parse(read_request(w, meter).encode()))[
+            "code"] == "E13"
+    xml = reset(w, ESME)
+    pre = _precommand(w, xml)
+    cv1 = _cv5(xml, crypto.sign_precommand(w.keys.party(SUPPLIER.hex()).ds_priv, pre))
+    cv1.find(f"{{{NS}}}Header/{{{NS}}}CommandVariant").text = "1"
+    assert w.signed_step("serviceS", cv1)["code"] == "E12"
+    # a CV 1 for a device not in the inventory: E19
+    assert w.signed_step("serviceS", xmlsig.parse(read_request(w, "00db1234567890ff").encode())
+                         )["code"] == "E19"
+    # a replayed CV 1
+    good = xmlsig.sign(read_request(w, GSME).encode(), w.signer())
+    assert w.post("serviceS", good)[0] == 200
+    assert w.post("serviceS", good)[0] == 409
+    time.sleep(0.5)
+    new = set(w.listener.messages) - set(before)
+    assert len(new) == 1 and all(m.startswith(duisxml.eui(GSME)) for m in new)   # the good one
+
+
+@pytest.mark.parametrize("device", ["gsme", "esme"])
+def test_payment_mode_through_the_front_door(world, device):
+    """SR 1.6 is critical: CV 4 -> the PRECOMMAND, signed, CV 5 -> Parse and
+    Correlate, anomaly detection, the meter; the mode moves as the Service Response
+    says. A Signed Pre-Command for the other mode does not correlate (422), and a
+    User threshold on the use case quarantines it (AD1)."""
+    from gbmeter.dcc.anomaly import DEFAULT_CONFIG
+    from gbmeter.dcc.precommand import PREPAYMENT_SUSPEND_DEBT
+    w, meter = world, FUELS[device]
+    codes = {"gsme": ("GCS02", "GCS03"), "esme": ("ECS02", "ECS03")}[device]
+
+    def mode_xml(mode):
+        flags = PREPAYMENT_SUSPEND_DEBT[device] if mode == "prepayment" else (False, False)
+        return srxml.update_payment_mode_xml(SUPPLIER, bytes.fromhex(meter), w.next(), mode,
+                                             *flags)
+
+    for mode, use_case in (("credit", codes[0]), ("prepayment", codes[1])):
+        steps = w.send(mode_xml(mode))
+        assert [s["code"] for s in steps] == ["I0", "I99"], steps
+        rid = steps[0]["reply"]["request_id"]
+        pre = codec.parse_apdu(bytes.fromhex(steps[0]["reply"]["precommand"]))
+        assert codec.use_case_name(pre["message_code"]) == use_case
+        got = w.received(duisxml.response_id(rid))
+        assert got["code"] == "I0" and got["service_reference_variant"] == "1.6"
+        a, ok = meter_response(w, got["gbcs_payload"], meter)
+        assert ok and a["counter"] == int(rid.split(":")[2])
+        assert registers(w, meter)["mode"] == mode
+    # Parse and Correlate: the CV 5 of a credit request carrying a prepayment one
+    credit = mode_xml("credit")
+    _precommand(w, credit)
+    other = _precommand(w, mode_xml("prepayment"))
+    sup = w.keys.party(SUPPLIER.hex()).ds_priv
+    got = w.signed_step("serviceS", _cv5(credit, crypto.sign_precommand(sup, other)))
+    assert got["status"] == 422, got
+    # anomaly detection: a User threshold of 0 on the credit use case
+    try:
+        _adt(w, {"thresholds": [{"use_case": codes[0], "limit": 0, "window_seconds": 60}],
+                 "gcs04_limits": DEFAULT_CONFIG["gcs04_limits"]})
+        steps = w.send(mode_xml("credit"))
+        assert [s["code"] for s in steps] == ["I0", "I99"]
+        rid = steps[0]["reply"]["request_id"]
+        assert wait_until(lambda: any((m.get("quarantined") or {}).get("request_id") == rid
+                                      for m in w.listener.messages.values()), 20)
+        ad1 = next(m for m in w.listener.messages.values()
+                   if (m.get("quarantined") or {}).get("request_id") == rid)
+        assert ad1["quarantined"]["choice"] == "ADUserThresholdBreach"
+    finally:
+        _adt(w, DEFAULT_CONFIG)
+    time.sleep(0.5)
+    assert duisxml.response_id(rid) not in w.listener.messages
+    assert registers(w, meter)["mode"] == "prepayment"
+
+
 # --- bad input: each gets its code or status, nothing reaches a meter ---------------------------
 
 def _cv5(request_xml, signed_pre, srv=None):
@@ -408,6 +594,19 @@ def test_duis_send_and_listen_verbs(world, duis, tmp_path):
     r = subprocess.run([GBMETER, "duis", "send", str(port_file), "--url", w.svc.url,
                         "--counter", "now"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "I99" in r.stdout, r.stdout + r.stderr
+    # a CV 1 (SR 4.3): posted to serviceS, I99 printed, the Response at the listener
+    read_file = tmp_path / "read.xml"
+    read_file.write_text(read_request(w, ESME))
+    r = subprocess.run([GBMETER, "duis", "send", str(read_file), "--url", w.svc.url, "--xsd",
+                        str(duis / "xsd"), "--counter", "now"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (line,) = r.stdout.splitlines()
+    assert line.startswith("serviceS: I99 ") and "signed by" in line, line
+    rid = line.split()[2]
+    got = w.received(duisxml.response_id(rid))
+    assert got["service_reference"] == "4.3"
+    assert set(open_read(w, got["gbcs_payload"], ESME, int(rid.split(":")[2]))) == set(READ_KEYS)
 
 
 def test_listen_verb_verifies_and_stores(world, duis, tmp_path):

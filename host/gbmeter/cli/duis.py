@@ -2,7 +2,9 @@
 
   gbmeter duis send FILE.xml --url URL     sign a Service Request with the User's XML key
                                            and send it; a CV 4 is followed by its CV 5
-                                           (the PRECOMMAND signed as the Supplier)
+                                           (the PRECOMMAND signed as the Supplier); a
+                                           CV 1 (SR 4.3, non-critical) answers I99 and
+                                           its Response goes to the response URL
   gbmeter duis listen --port N             a Receive Response Service: verify, print and
                                            store each Service Response and alert
 
@@ -46,7 +48,8 @@ def _common(p):
 def register(sub):
     p = sub.add_parser("duis", help="a User's DUIS client: send requests, receive responses")
     ds = p.add_subparsers(dest="duis_verb", metavar="ACTION")
-    s = ds.add_parser("send", help="sign and send a Service Request (CV 4 -> CV 5 followed)")
+    s = ds.add_parser("send", help="sign and send a Service Request (CV 4 -> CV 5 followed; "
+                                       "CV 1 -> I99)")
     s.add_argument("request", metavar="FILE.xml", help="the Service Request (- for stdin)")
     s.add_argument("--url", required=True, help="the DCC, e.g. http://127.0.0.1:8079")
     s.add_argument("--xml-key", metavar="NAME",

@@ -6,7 +6,8 @@ Tables:
             64-bit unsigned counter does not fit SQLite's INTEGER)
   requests  each CV 4 Service Request, with the PRECOMMAND the DCC made for it and
             the GBCS time it was made at; state transformed -> completed (a CV 5
-            took it: a Signed Pre-Command is accepted once per request)
+            took it: a Signed Pre-Command is accepted once per request); a CV 1
+            (non-critical) request is completed at once, its Command released
   commands  each Signed Pre-Command accepted with a CV 5. state:
               received     accepted, anomaly detection not yet recorded
               released     passed: to be sent to its meter (in id order)
@@ -161,6 +162,25 @@ class Outbox:
                 (header.request_id, header.originator, header.target, str(header.counter),
                  header.service_reference, header.service_reference_variant, use_case, xml,
                  precommand.hex(), int(made_at), time.time()))
+
+    def add_direct(self, header, use_case, xml, precommand, made_at, meter, command):
+        """Record a CV 1 (non-critical) request, taking its counter, and its Command
+        released to its meter, in one transaction (nothing for the User to sign, no
+        anomaly detection). `command` is what the ACB MACs (the PRECOMMAND with
+        signature length 00). Returns the command id."""
+        now = time.time()
+        with self.transaction() as db:
+            self._take_counter(db, header.originator, header.counter)
+            db.execute(
+                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'completed', ?)",
+                (header.request_id, header.originator, header.target, str(header.counter),
+                 header.service_reference, header.service_reference_variant, use_case, xml,
+                 precommand.hex(), int(made_at), now))
+            cur = db.execute("INSERT INTO commands (request_id, meter, signed, state, verdict, "
+                             "created, updated) VALUES (?, ?, ?, 'released', ?, ?, ?)",
+                             (header.request_id, meter, bytes(command).hex(),
+                              json.dumps({"release": True, "non_critical": True}), now, now))
+            return cur.lastrowid
 
     def request(self, request_id):
         row = self.db.execute("SELECT * FROM requests WHERE request_id = ?",

@@ -6,7 +6,9 @@ with virtual or real meters behind it.
     POST /api/v1/serviceS   CV 5: the Signed Pre-Command -> Supplier signature, Parse
                             and Correlate against the CV 4 request, anomaly detection,
                             ACB MAC, the meter; synchronous I99, the meter's Response
-                            later to the User's Receive Response Service (--response-url)
+                            later to the User's Receive Response Service (--response-url);
+                            CV 1: a non-critical Service Request (SR 4.3's reads) -> the
+                            DCC's own Command, ACB MAC, the meter; I99, the Response later
     POST /api/v1/serviceD   CV 8: 8.2 Read Inventory -> I0 with DSPInventory
 
 Every request is parsed with the hardened parser (gbmeter.dcc.xmlsig), its XML
@@ -22,7 +24,10 @@ sends a "sending" one again (the User gets E21: the outcome is not known). Each
 Service Response and alert is stored signed before it is sent and retried with
 backoff until the User's endpoint answers 2xx.
 
-One Command at a time per meter (one worker per meter); meters run in parallel.
+One Command at a time per meter (one worker per meter); meters run in parallel. A
+meter's port is held while it has Commands and let go after PORT_IDLE seconds without
+one, so `gbmeter registers --port P` (or any verb) can look at a board meanwhile;
+a Command that finds the port held waits for it, up to $GBMETER_PORT_WAIT (then E20).
 README "DUIS web service" has the table of every code and HTTP status it answers.
 """
 
@@ -34,6 +39,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +68,7 @@ ENDPOINTS = {"serviceT": "transform", "serviceS": "send", "serviceD": "non-devic
 # Command, CV 2/6/8 Non-Device)
 CV_ENDPOINT = {4: "serviceT", 1: "serviceS", 3: "serviceS", 5: "serviceS", 7: "serviceS",
                2: "serviceD", 6: "serviceD", 8: "serviceD"}
-SERVED_CV = (4, 5, 8)
+SERVED_CV = (1, 4, 5, 8)
 READ_INVENTORY = ("8.2", "8.2")
 SIM_DEFAULT_IDS = {"esme": "00db1234567890a0", "gsme": "00db1234567890a1"}
 RETRY_FIRST = 0.05              # seconds before the first retry, doubling
@@ -70,6 +76,7 @@ RETRY_MAX = 2.0                 # the longest wait between two tries
 DELIVERY_PARALLEL = 16          # messages on their way to the User's endpoint at once
 TRANSFORMED_KEPT = 4096         # CV 4 requests kept read for their CV 5
 METER_TIMEOUT = 10.0            # seconds a meter has to answer a Command
+PORT_IDLE = 1.0                 # seconds without a Command before a meter's port is let go
 
 
 QUIET = False                   # True: no log lines (the front-door demo prints its own)
@@ -112,6 +119,9 @@ class Meter:
     board: object = None            # VirtualBoard when --sim started it
     link: object = None
     queue: asyncio.Queue = field(default=None, repr=False)
+    # held while the link is used or changed (the worker's thread, the idle release)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    last_used: float = 0.0          # time.monotonic() when the link was last used
 
     def describe(self):
         return {"id": self.id, "type": self.device, "profile": self.profile, "port": self.port,
@@ -307,21 +317,45 @@ class DuisService:
 
     def _exchange(self, meter, command):
         """(kind, frames or reason) for one COMMAND, in a worker thread: "frames",
-        "E20" (not sent: the port does not open) or "E21" (sent, no full answer)."""
-        if meter.link is None:
+        "E20" (not sent: the port does not open, or another process held it for
+        longer than $GBMETER_PORT_WAIT) or "E21" (sent, no full answer)."""
+        with meter.lock:
             try:
-                meter.link = Link(meter.port, timeout=self.meter_timeout)
-            except LinkError as e:
-                return "E20", str(e)
-        try:
-            return "frames", meter.link.gbcs(command)
-        except LinkError as e:
+                if meter.link is None:
+                    try:
+                        meter.link = Link(meter.port, timeout=self.meter_timeout)
+                    except UserError as e:          # LinkError, PortBusy
+                        return "E20", str(e)
+                try:
+                    return "frames", meter.link.gbcs(command)
+                except LinkError as e:
+                    self._close_link(meter)
+                    return "E21", str(e)
+            finally:
+                meter.last_used = time.monotonic()
+
+    @staticmethod
+    def _close_link(meter):
+        if meter.link is not None:
             try:
                 meter.link.close()
             except Exception:
                 pass
             meter.link = None
-            return "E21", str(e)
+
+    def _let_go_idle_ports(self):
+        """Close the link of a meter that had no Command for PORT_IDLE seconds (its
+        port's lock goes with it); never one in use (its lock is held then)."""
+        now = time.monotonic()
+        for m in self.meters.values():
+            if m.link is None or now - m.last_used < PORT_IDLE or not m.queue.empty():
+                continue
+            if m.lock.acquire(blocking=False):
+                try:
+                    if m.link is not None and time.monotonic() - m.last_used >= PORT_IDLE:
+                        self._close_link(m)
+                finally:
+                    m.lock.release()
 
     # --- signing and checking what leaves -------------------------------------------------------
 
@@ -395,6 +429,8 @@ class DuisService:
             return self._non_device(header, signed, party)
         if cv == 4:
             return self._transform(header, signed, party)
+        if cv == 1:
+            return self._non_critical(header, signed, party)
         return self._send(header, signed, party)
 
     def _check_counter(self, header):
@@ -450,9 +486,7 @@ class DuisService:
 
     def _send(self, header, signed, party):
         if header.body != "SignedPreCommand":
-            if header.command_variant == 5:
-                raise Coded("E12", f"CV 5 carries a SignedPreCommand, not sr:{header.body}")
-            return self._non_critical(header, signed, party)
+            raise Coded("E12", f"CV 5 carries a SignedPreCommand, not sr:{header.body}")
         rec = self.db.request(header.request_id)
         if rec is None:
             raise Refusal(422, f"no CV 4 request {header.request_id} before this CV 5: send the "
@@ -490,19 +524,29 @@ class DuisService:
         return duisxml.ack(header, "I99")
 
     def _non_critical(self, header, signed, party):
-        """CV 1. The critical Service Requests this DCC reads are CV 4 (E12); the
-        non-critical ones (the reads of SR 4.3) are not served by this service yet."""
-        try:
-            req = self._service_request(etree.tostring(signed), header)
-        except Refusal:
-            raise Refusal(501, f"CV 1 {header.service_reference} / "
-                               f"{header.service_reference_variant} (sr:{header.body}): this "
-                               "DCC does not serve non-critical Service Requests yet") from None
-        row = codec.load_usecases().by_name(req.use_case)
+        """CV 1: a non-critical Service Request (the reads of SR 4.3). The DCC builds
+        the Command itself: nothing for the User to sign, nothing to correlate or
+        inspect; it is recorded, released to its meter at once (MAC'd as the ACB by
+        the meter's worker) and acknowledged with I99. The meter's Response follows
+        to the response URL as it came (MAC'd, its registers sealed for the
+        Supplier's KA key: the User opens them, the DCC cannot)."""
+        if header.body == "SignedPreCommand":
+            raise Coded("E12", "a SignedPreCommand is CV 5, not CV 1")
+        self._check_counter(header)
+        xml = etree.tostring(signed)
+        req = self._service_request(xml, header)
+        meter, row = self._meter_for(header, party, req.use_case)
         if row is None or row[3]:
             raise Coded("E12", f"{req.use_case} is critical: it is CV 4 (then CV 5), not CV 1")
-        raise Refusal(501, f"CV 1 {req.use_case}: this DCC does not serve non-critical "
-                           "Service Requests yet")
+        now = parse_now(None)
+        pre = transform(req, now)
+        try:
+            cmd = self.db.add_direct(header, req.use_case, xml, pre, gbcs_seconds(now), meter.id,
+                                     self.session.sign_if_critical(pre))
+        except Replay as e:
+            raise Refusal(409, str(e)) from None
+        self._enqueue(meter, cmd)
+        return duisxml.ack(header, "I99")
 
     def _detect(self, cmd, header, payload, meter):
         """Anomaly detection on an accepted command: release it to its meter or hold
@@ -714,6 +758,7 @@ class DuisService:
         while True:
             await asyncio.sleep(0.5)
             self._pick_up_released()
+            self._let_go_idle_ports()
 
     def _recorded_verdict(self, cmd, rec):
         """What anomaly detection recorded for a command before a restart, or None."""

@@ -111,6 +111,57 @@ def test_outbox_once_only(tmp_path):
     assert b > a
 
 
+def read_header_cv1(counter):
+    root = xmlsig.parse(srxml.read_prepayment_registers_xml(SUP, GSME, counter).encode())
+    return duisxml.read_header(root)
+
+
+def test_outbox_cv1_request_and_command_in_one_go(tmp_path):
+    """A CV 1 (non-critical) request is recorded completed with its Command released,
+    in one transaction that takes the counter: a replay stores nothing."""
+    box = outbox.Outbox(tmp_path)
+    h = read_header_cv1(20)
+    assert h.command_variant == 1
+    cmd = box.add_direct(h, "GCS14", b"<x/>", b"\xdf\x09", 123, GSME.hex(), b"\xdf\x09\x00")
+    with pytest.raises(outbox.Replay):
+        box.add_direct(read_header_cv1(20), "GCS14", b"<x/>", b"\xdf", 123, GSME.hex(), b"\xdf")
+    assert [c["id"] for c in box.commands()] == [cmd]
+    c = box.command(cmd)
+    assert c["state"] == "released" and c["signed"] == b"\xdf\x09\x00"
+    assert box.request(h.request_id)["state"] == "completed"
+    with pytest.raises(outbox.Replay):          # no CV 5 completes a CV 1 request
+        box.accept(h.request_id, GSME.hex(), b"\xdf")
+    box.close()
+    again = outbox.Outbox(tmp_path)             # a restart finds it released: sent then
+    assert [c["id"] for c in again.commands("released")] == [cmd]
+    assert again.last_counter(SUP.hex()) == 20
+
+
+def test_a_port_another_process_holds_is_e20(tmp_path, monkeypatch):
+    """A Command for a meter whose port another process holds longer than
+    $GBMETER_PORT_WAIT is not sent: E20, the holder named."""
+    import subprocess
+    import sys
+    monkeypatch.setenv("GBMETER_LOCK_DIR", str(tmp_path / "locks"))
+    monkeypatch.setenv("GBMETER_PORT_WAIT", "0.3")
+    port = tmp_path / "port"
+    port.write_text("")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from gbmeter.board import portlock; "
+         "portlock.acquire(sys.argv[1], 1); print('held', flush=True); time.sleep(30)",
+         str(port)], stdout=subprocess.PIPE, text=True, env=dict(__import__("os").environ))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        svc = DuisService.__new__(DuisService)
+        svc.meter_timeout = 1.0
+        m = Meter("00db1234567890a1", "gsme", str(port))
+        kind, reason = svc._exchange(m, b"\xdd")
+        assert kind == "E20" and m.link is None and "in use by" in reason, reason
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_a_port_that_does_not_open_is_e20(tmp_path):
     svc = DuisService.__new__(DuisService)
     svc.meter_timeout = 1.0

@@ -22,7 +22,8 @@ from gbmeter.board import qemu
 from gbmeter.board.link import Link
 from gbmeter.gbcs import codec, pki
 from gbmeter.supplier.provision import provision
-from gbmeter.supplier.session import Session, check_answer
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import check_answer
 
 GSME_ID = "00db1234567890a1"
 GOAL = 64 * 1024

@@ -117,7 +117,7 @@ def update(w, device, amounts=(1000, 2000, 3000), counter=None):
 
 def meter_response(w, payload_hex, meter):
     """The meter's Response inside a Service Response: (apdu dict, all parts ok)."""
-    from gbmeter.supplier.session import outcome
+    from gbmeter.supplier.answer import outcome
     data = bytes.fromhex(payload_hex)
     a = codec.parse_apdu(data)
     pub = crypto.load_public_key(bytes.fromhex("04" + w.svc.devices[meter]["ds"]))

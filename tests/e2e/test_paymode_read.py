@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from gbmeter.gbcs import codec, crypto
-from gbmeter.supplier.session import Session, check_answer
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import check_answer
 
 from simboards import GBMETER
 

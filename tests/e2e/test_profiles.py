@@ -14,7 +14,8 @@ from gbmeter.supplier.provision import provision
 from gbmeter.dcc.chain import reset_register, update_debt
 from gbmeter.errors import UserError
 from gbmeter.board.link import Link
-from gbmeter.supplier.session import Session, meter_floor
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import meter_floor
 from gbmeter.dcc.chain import run_chain
 from simboards import GBMETER
 

@@ -25,7 +25,8 @@ from gbmeter.paths import tool
 from gbmeter.supplier.provision import provision
 from gbmeter.dcc import duis, srxml
 from gbmeter.dcc.precommand import transform
-from gbmeter.supplier.session import Session, meter_floor
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import meter_floor
 
 from simboards import GBMETER, SimBoard, wait_until
 

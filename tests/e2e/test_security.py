@@ -14,7 +14,8 @@ from gbmeter.gbcs import codec, crypto, keys
 from gbmeter.gbcs import pki as testpki
 from gbmeter.supplier.provision import provision
 from gbmeter.board.link import Link
-from gbmeter.supplier.session import Session, alert_code, check_answer
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import alert_code, check_answer
 
 from simboards import GBMETER, wait_until
 

@@ -133,7 +133,8 @@ def test_debt_collection_alert_is_maced_for_the_supplier(start_board, tmp_path):
     from gbmeter.gbcs import codec, crypto, keys, pki
     from gbmeter.supplier.provision import provision
     from gbmeter.board.link import Link
-    from gbmeter.supplier.session import Session, frame_alert_code
+    from gbmeter.supplier.session import Session
+    from gbmeter.supplier.answer import frame_alert_code
 
     b = start_board("esme")
     kd = tmp_path / "keys"

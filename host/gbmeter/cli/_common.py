@@ -11,7 +11,8 @@ from pathlib import Path
 from gbmeter.board.link import Link
 from gbmeter.errors import UserError
 from gbmeter.gbcs import codec
-from gbmeter.supplier.session import Session, describe
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import describe
 
 
 KEYS_HELP = ("key folder (default: keys/ in gbmeter's home, $GBMETER_HOME, else "

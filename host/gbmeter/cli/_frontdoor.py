@@ -18,7 +18,7 @@ from gbmeter.dcc.duis import REGISTERS
 from gbmeter.dcc.web import SIM_DEFAULT_IDS, DuisService
 from gbmeter.errors import UserError
 from gbmeter.gbcs import codec, crypto, keys as gkeys
-from gbmeter.supplier.session import outcome
+from gbmeter.supplier.answer import outcome
 
 AMOUNTS = {"time1": 1000456, "time2": 500789, "payment": 1000000}
 REC = {"gsme": ({"rate": 50000, "period": "DAILY"}, {"rate": 50000, "period": "HOURLY"}),

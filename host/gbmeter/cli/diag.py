@@ -7,7 +7,7 @@ import re
 from gbmeter.errors import UserError
 from gbmeter.board.link import Link, MeterError
 from gbmeter.cli._common import add_port, add_timeout
-from gbmeter.supplier.session import frame_alert_code
+from gbmeter.supplier.answer import frame_alert_code
 
 # field -> help: units and meaning (firmware/meter.py describes the state)
 SET_HELP = {

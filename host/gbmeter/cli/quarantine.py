@@ -9,7 +9,8 @@ from gbmeter.board.link import Interrupted, Link, OutcomeUnknown
 from gbmeter.cli._common import DCC_DIR_HELP, KEYS_HELP, add_force, add_port, add_timeout
 from gbmeter.cli._parser import usage
 from gbmeter.errors import UserError
-from gbmeter.supplier.session import Session, describe
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import describe
 
 
 def register(sub):

@@ -7,7 +7,8 @@ from gbmeter.board.link import Link
 from gbmeter.cli._common import KEYS_HELP, add_force, add_port, add_timeout
 from gbmeter.cli.registers import pounds
 from gbmeter.dcc.chain import read_registers
-from gbmeter.supplier.session import Session, describe
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import describe
 
 # the registers a read returns, as `registers` names them, and their words
 LABELS = (("time1", "Time Debt Register 1"), ("time2", "Time Debt Register 2"),

@@ -2,7 +2,7 @@
 
 Without --raw, only a COMMAND for the meter on the port is sent: a MAC header and a
 General-Signing APDU with CRA 01, addressed to the meter's id, for a use case of its
-device type (supplier.session.refuse_unfit); anything else is refused, nothing sent
+device type (supplier.answer.refuse_unfit); anything else is refused, nothing sent
 (exit 1; exit 4 when the meter does not know the use case). With --raw the bytes go
 to the meter exactly as given, with no check on the host, and the meter's answer is
 reported: alert codes, a NAK's reason or the Response (checked when what was sent is
@@ -13,7 +13,8 @@ import json
 from gbmeter.cli._common import read_hex_arg
 from gbmeter.cli._common import KEYS_HELP, add_force, add_port, add_timeout
 from gbmeter.board.link import Link
-from gbmeter.supplier.session import Session, describe
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import describe
 
 
 def register(sub):

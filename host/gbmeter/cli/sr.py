@@ -10,7 +10,8 @@ from gbmeter.board.link import Link
 from gbmeter.dcc import duis
 from gbmeter.dcc.chain import run_chain
 from gbmeter.errors import UserError
-from gbmeter.supplier.session import Session, describe, meter_floor
+from gbmeter.supplier.session import Session
+from gbmeter.supplier.answer import describe, meter_floor
 from gbmeter.cli._common import DCC_DIR_HELP, KEYS_HELP, PORT_ENV, add_force, add_timeout
 
 

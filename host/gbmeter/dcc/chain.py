@@ -11,8 +11,7 @@ from gbmeter.dcc.correlate import correlate
 from gbmeter.dcc.precommand import PREPAYMENT_SUSPEND_DEBT, transform
 from gbmeter.errors import UserError
 from gbmeter.gbcs import codec
-from gbmeter.supplier.session import is_critical as session_is_critical
-from gbmeter.supplier.session import meter_floor, refuse_unknown
+from gbmeter.supplier.answer import is_critical, meter_floor, refuse_unknown
 
 
 def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
@@ -24,7 +23,7 @@ def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     unless forced. Returns the `send --json` result with `correlation` and `dcc` added.
     A non-critical request skips signing, Parse and Correlate and anomaly detection
     (`correlation` and `dcc` say "not applicable")."""
-    if not session_is_critical(precommand):
+    if not is_critical(precommand):
         return _non_critical(session, link, request, precommand, force)
     signed = session.sign(precommand)
     if not force:

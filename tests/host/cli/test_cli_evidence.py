@@ -13,7 +13,8 @@ from gbmeter import cli
 from gbmeter.board import link as wire
 from gbmeter.errors import UserError
 from gbmeter.gbcs import codec, crypto, keys, pki
-from gbmeter.supplier.session import Session, describe, raw_answer, refuse_unfit, state_folder
+from gbmeter.supplier.session import Session, state_folder
+from gbmeter.supplier.answer import describe, raw_answer, refuse_unfit
 
 METER = "00db1234567890a1"
 OTHER = "00db1234567890b7"   # a meter with no certificate, only a provisioning record

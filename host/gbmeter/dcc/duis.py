@@ -1,5 +1,9 @@
 """DUIS-style Service Requests: read `sr:Request` XML into a neutral ServiceRequest.
 
+(About 500 lines on purpose: the table of supported Service Requests, `_services()`,
+and one reader per body sit together, so that adding a Service Request is one row and
+one reader in one file; writing requests is gbmeter.dcc.srxml's.)
+
 A request looks like the ones behind the RTDS Commands (../shared/gbcs/duis):
 
     <sr:Request xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway">

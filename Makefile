@@ -8,7 +8,7 @@ PROFILE ?= smets2
 PYTHON  ?= python3
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup test demo demo-duis bench deploy clean
+.PHONY: setup test demo demo-direct demo-duis bench deploy clean
 
 setup: $(STAMP)
 
@@ -22,12 +22,17 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# the whole job through the DCC's front door: the DUIS web service with a virtual GSME
+# and ESME, every Service Request signed DUIS over HTTP, each Service Response verified
+# at a listener, the registers read back over GBCS (gbmeter duis demo)
 demo: setup
+	$(GBMETER) duis demo --profile $(PROFILE)
+
+# the same job from the host's own verbs, no DUIS (gbmeter demo)
+demo-direct: setup
 	$(GBMETER) demo --profile $(PROFILE)
 
-# the demo's job through the DCC's front door: signed DUIS over HTTP (gbmeter duis demo)
-demo-duis: setup
-	$(GBMETER) duis demo --profile $(PROFILE)
+demo-duis: demo
 
 bench: setup
 	$(PY) bench/run.py

@@ -3,8 +3,8 @@ Commands are queued and in flight at its meters, then started again on the same 
 folder. Every accepted Signed Pre-Command's ResponseID reaches the User once (its
 Response, or E21 when the service died while the meter had it), and no Command runs
 twice: each Update Debt adds its own power of two, so the meter's register says
-exactly which ran. Also: `gbmeter duis demo`, and --inventory boards the service did
-not start."""
+exactly which ran. Also: `make demo` (gbmeter duis demo, on each profile), and
+--inventory boards the service did not start."""
 
 import asyncio
 import os
@@ -107,24 +107,81 @@ def test_sigkill_mid_flight_and_restart(shared, tmp_path):
         assert sum(bits) == extra and bits <= unknown, (device, held, ran, unknown)
 
 
-def test_duis_demo_runs_the_job_through_the_front_door(shared, tmp_path):
-    """`gbmeter duis demo` (make demo-duis): Update Debt and the three resets per meter
-    as signed DUIS over HTTP, each Service Response verified, registers read back."""
+def demo_table(out):
+    """{(meter, register): (sent, held, after, expected)} from the demo's table."""
+    rows = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 6 and f[0] in ("GSME", "ESME") and f[1] in ("time1", "time2", "payment"):
+            rows[f[0], f[1]] = tuple(int(x) for x in f[2:])
+    return rows
+
+
+@pytest.mark.parametrize("profile,with_shared", [("smets2", True), ("smets2-pre", True),
+                                                 ("smets1-secure", True), ("smets2", False)])
+def test_make_demo_runs_the_job_through_the_front_door(tmp_path, profile, with_shared):
+    """`make demo` (gbmeter duis demo) as a user runs it, setup aside: the DUIS web
+    service with a virtual GSME and ESME, every step signed DUIS over HTTP (SR 1.6 on
+    CV 4/5, Update Debt, SR 4.3 on CV 1, the resets), each Service Response verified
+    at the listener, the registers read back over GBCS. Fresh keys in a temporary
+    folder: nothing of gbmeter's home is used and nothing is left behind; without
+    ../shared (a clone on its own) the same, the messages checked by signature only."""
+    import shutil
     import subprocess
+    from gbmeter import paths
     from simboards import GBMETER
-    env = dict(os.environ, GBMETER_HOME=str(tmp_path / "home"))
-    r = subprocess.run([GBMETER, "duis", "demo", "--keep", str(tmp_path / "demo")],
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, GBMETER_HOME=str(home), TMPDIR=str(tmp))
+    if not with_shared:
+        env["GBMETER_SHARED"] = str(tmp_path / "no-shared")
+    env.pop("MAKEFLAGS", None)
+    stamp = str(tmp_path / "setup-done")     # `make setup` is not this test's business
+    r = subprocess.run(["make", "--no-print-directory", "-o", stamp, "demo", f"STAMP={stamp}",
+                        f"GBMETER={GBMETER}", f"PROFILE={profile}"], cwd=paths.ROOT,
                        capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "duis demo: all done through the front door" in r.stdout
-    assert r.stdout.count("meter Response signature verified") == 8
-    rows = [line.split() for line in r.stdout.splitlines()
-            if line.split()[:1] in (["GSME"], ["ESME"]) and len(line.split()) == 5
-            and line.split()[1] in ("time1", "time2", "payment")]
-    assert len(rows) == 6 and all(int(f[4]) == 0 and int(f[3]) > 0 for f in rows)
-    r = subprocess.run([GBMETER, "duis", "demo", "--profile", "smets2-pre"], capture_output=True,
-                       text=True, timeout=60, env=env)
-    assert r.returncode == 1 and "does not know Reset Debt Register" in r.stderr
+    out = r.stdout
+    assert r.returncode == 0, out + r.stderr
+    assert f"duis demo --profile {profile}" in out                   # the front door
+    assert f"every meter behaved as a {profile} meter should" in out
+    assert "all done through the front door" in out and "FAILED" not in out
+    assert "made a test PKI in" in out and "made XML-signing test keys" in out
+    shared = paths.shared()
+    schemas = with_shared and shared is not None and (shared / "duis" / "xsd").is_dir()
+    assert ("valid DUIS 5.4" in out) == schemas
+    assert ("no DUIS schemas" in out) == (not schemas)
+    # SR 1.6 over CV 4 / CV 5: prepayment on both meters, the ESME to credit
+    assert out.count("Update Payment Mode prepayment: GCS03 #") == 1
+    assert out.count("Update Payment Mode prepayment: ECS03 #") == 1
+    assert out.count("Update Payment Mode credit: ECS02 #") == 1
+    # SR 4.3 over CV 1, before and after the resets on both meters, opened by the User
+    assert out.count("CV 1 I99, Service Response I0 signed by dsp-xml-sign-") == 4
+    assert out.count("meter Response MAC verified, registers decrypted with the Supplier's "
+                     "KA key") == 4
+    table = demo_table(out)
+    assert len(table) == 6
+    verified = out.count("CV 5 I99, Service Response I0 signed by dsp-xml-sign-")
+    assert verified == out.count("meter Response signature verified")
+    if profile == "smets2-pre":
+        # the resets reach the meter and come back as its alert, registers unchanged
+        assert verified == 2 + 2 + 1
+        assert out.count("as expected: the meter refused it with alert 8F1E "
+                         "(DeviceAlertMessage signed by dsp-xml-sign-") == 6
+        assert "does not know Reset Debt Register" in out
+        assert all(after == held == sent for sent, held, after, _ in table.values())
+    else:
+        assert verified == 2 * (1 + 1 + 3) + 1
+        assert all(after == 0 for _, _, after, _ in table.values())
+    assert ("SMETS1 Service Provider path" in out) == (profile == "smets1-secure")
+    whole = profile == "smets1-secure"
+    assert table["GSME", "time1"][:2] == (1000456, 1000000 if whole else 1000456)
+    assert table["ESME", "time2"][:2] == (500789, 500000 if whole else 500789)
+    assert f"{2 * (1 + 1 + 2 + 3) + 1} Service Responses and alerts received" in out
+    assert not home.exists() or not any(home.iterdir())
+    left = [p.name for p in tmp.iterdir() if p.name != "gbmeter-locks"]
+    assert left == [], left
 
 
 def test_inventory_boards_behind_the_service(shared, tmp_path):

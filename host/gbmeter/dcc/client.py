@@ -12,6 +12,9 @@ Requests to a DCC (DCC Boxed, or `gbmeter dcc serve`) and receive its Responses.
         Service: verifies each message's signature (and schema), stores it once per
         ResponseID (a repeat is counted, not stored again) and answers 200.
     summary(root) -> dict of a verified sr:Response.
+    open_read(payload, supplier_ka_priv, meter_ka_pub) -> the registers of an SR 4.3
+        Response (its GBCSPayload), the meter's MAC checked and the sealed part
+        opened with the Supplier's KA key, as a User does (the DCC cannot).
 """
 
 import asyncio
@@ -28,7 +31,7 @@ from lxml import etree
 from gbmeter.dcc import duisxml, xmlsig
 from gbmeter.dcc.duis import NS
 from gbmeter.errors import UserError
-from gbmeter.gbcs import crypto
+from gbmeter.gbcs import codec, crypto, protected
 
 ENDPOINT = {4: "serviceT", 1: "serviceS", 3: "serviceS", 5: "serviceS", 7: "serviceS",
             2: "serviceD", 6: "serviceD", 8: "serviceD"}
@@ -74,6 +77,41 @@ def summary(root):
             out["quarantined"] = {"choice": etree.QName(breach).localname,
                                   "request_id": breach.findtext(_q("RequestID")),
                                   "quarantine_event_ref": breach.findtext(_q("QuarantineEventRef"))}
+    return out
+
+
+def open_read(payload, supplier_ka_priv, meter_ka_pub):
+    """The User's side of a Read Instantaneous Prepay Values Response (ECS19 /
+    GCS14), the GBCSPayload as the meter sent it: MAC'd by the meter for the
+    Supplier, its registers AES-128-GCM sealed (NOTES 7). Returns {"use_case",
+    "counter", "originator", "registers", and on a GSME "currency",
+    "trailing_digits"}; UserError when it is not such a Response, its MAC does not
+    verify or a sealed part does not open (nothing of it is returned then)."""
+    payload = bytes(payload)
+    try:
+        m = codec.parse_message(payload)
+        if m["mac"] is None:
+            raise UserError("the read Response carries no MAC header")
+        r = codec.parse_apdu(m["apdu"])
+        z = crypto.ecdh(supplier_ka_priv, meter_ka_pub)
+        if not crypto.check_mac(z, payload):
+            raise UserError("the read Response's MAC does not verify with the meter's and "
+                            "the Supplier's KA keys")
+        if r["message_code"] not in protected.READS:
+            raise UserError(f"message code {r['message_code']:04X} is not a read of the "
+                            "prepayment registers")
+        decoded = codec.decode_content(r["message_code"], r["content"], r["content_offset"])
+        opened = protected.open_read(r["message_code"], decoded, z, r["originator"],
+                                     r["counter"], r["recipient"])
+    except crypto.SealError as e:
+        raise UserError(f"the read Response's registers do not open: {e}") from None
+    except codec.DecodeError as e:
+        raise UserError(f"the read Response does not decode: {e}") from None
+    out = {"use_case": protected.READS[r["message_code"]], "counter": r["counter"],
+           "originator": r["originator"].hex(), "registers": opened["registers"]}
+    for k in ("currency", "trailing_digits"):
+        if k in opened:
+            out[k] = opened[k]
     return out
 
 

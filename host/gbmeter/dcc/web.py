@@ -283,7 +283,10 @@ class DuisService:
             with Link(port) as link:
                 hello = link.ping()
                 record = self.session.meter_record(eui)
+                # a fresh board already answers with a default id: it is provisioned
+                # unless it says it is (a record from an earlier board is not its keys)
                 if (hello.get("id") != eui or record is None or hello.get("device") != device
+                        or not hello.get("provisioned", True)
                         or (profile and hello.get("profile") != profile)):
                     if board is None and hello.get("id") != eui:
                         raise UserError(f"--inventory: the meter on {port} is "

@@ -25,7 +25,8 @@ def register(sub):
     ds = p.add_subparsers(dest="dcc_verb", metavar="ACTION")
     s = ds.add_parser(
         "serve", help="run the DUIS web service until interrupted",
-        description="Serve /api/v1/serviceT (CV 4), /api/v1/serviceS (CV 5) and "
+        description="Serve /api/v1/serviceT (CV 4), /api/v1/serviceS (CV 5; CV 1 for "
+                    "the non-critical reads of SR 4.3) and "
                     "/api/v1/serviceD (CV 8) over HTTP, with virtual boards (--sim) or "
                     "real ones (--inventory) behind it. Every request's XML signature is "
                     "checked, every response signed with the DCC's XML key; the meters' "

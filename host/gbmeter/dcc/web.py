@@ -29,6 +29,14 @@ meter's port is held while it has Commands and let go after PORT_IDLE seconds wi
 one, so `gbmeter registers --port P` (or any verb) can look at a board meanwhile;
 a Command that finds the port held waits for it, up to $GBMETER_PORT_WAIT (then E20).
 README "DUIS web service" has the table of every code and HTTP status it answers.
+
+Why one module of some 800 lines: every flow above shares one set of per-meter
+workers, one outbox and one ordering rule (a request is recorded before it is
+acknowledged, marked before it is sent), and the durability argument is only
+checkable with all of them in view. What is not part of that argument lives apart:
+XML security (xmlsig, schema, xmlpki), the messages (duisxml), the store (outbox),
+the DCC's checks (correlate, anomaly, inspection, precommand) and the User's side
+(client).
 """
 
 import asyncio

@@ -29,6 +29,10 @@ whose public key it matches.
 
 Every refusal raises XmlError (a UserError) whose `kind` says which check failed:
 "size", "malformed", "dtd", "signature", "unknown-signer".
+
+Why one module of some 500 lines: the parser's refusals, the trust store and the
+signature checks together are the one gate every DUIS message passes; reviewing
+what it accepts means reading them side by side.
 """
 
 import base64

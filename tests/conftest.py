@@ -14,6 +14,15 @@ def shared():
     return s
 
 
+@pytest.fixture(scope="session")
+def duis_dir():
+    """../shared/duis (DUIS schemas, XML-signing keys, DCC Boxed samples), or skip."""
+    s = paths.shared()
+    if s is None or not (s / "duis" / "xsd").is_dir():
+        pytest.skip("../shared/duis is absent: DUIS schemas, XML keys and samples not available")
+    return s / "duis"
+
+
 @pytest.fixture(autouse=True)
 def gbmeter_home(tmp_path_factory, monkeypatch):
     """Default key and DCC folders go to a temporary home, never the checkout."""

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+import simboards
 from simboards import GBMETER
 
 SUPPLIER = bytes.fromhex("90b3d51f30010000")
@@ -114,10 +115,6 @@ def make_xml_cert(folder, eui_hex, issuer_cert_path):
     return name
 
 
-def wait_until(pred, timeout=30.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
+def wait_until(pred, timeout=30.0):
+    """simboards.wait_until with the longer wait a service's asynchronous answers need."""
+    return simboards.wait_until(pred, timeout)

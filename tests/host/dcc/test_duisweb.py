@@ -12,15 +12,6 @@ SUP = bytes.fromhex("90b3d51f30010000")
 GSME = bytes.fromhex("00db1234567890a1")
 
 
-@pytest.fixture(scope="module")
-def duis_dir():
-    from gbmeter import paths
-    s = paths.shared()
-    if s is None or not (s / "duis" / "xsd").is_dir():
-        pytest.skip("../shared/duis is absent: DUIS schemas and XML keys not available")
-    return s / "duis"
-
-
 def header(register="time1", counter=42):
     root = xmlsig.parse(srxml.reset_debt_xml(SUP, GSME, counter, register).encode())
     return duisxml.read_header(root)

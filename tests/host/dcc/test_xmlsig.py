@@ -14,15 +14,6 @@ GSME = bytes.fromhex("00db1234567890a1")
 
 
 @pytest.fixture(scope="module")
-def duis_dir():
-    from gbmeter import paths
-    s = paths.shared()
-    if s is None or not (s / "duis" / "xsd").is_dir():
-        pytest.skip("../shared/duis is absent: DUIS schemas, XML keys and samples not available")
-    return s / "duis"
-
-
-@pytest.fixture(scope="module")
 def trust(duis_dir):
     return xmlsig.TrustStore(duis_dir / "xmlsign")
 

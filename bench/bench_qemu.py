@@ -20,20 +20,12 @@ from pathlib import Path
 
 from gbmeter.board import qemu
 from gbmeter.board.link import Link
-from gbmeter.gbcs import codec, pki
+from gbmeter.gbcs import pki
 from gbmeter.supplier.provision import provision
 from gbmeter.supplier.session import Session
-from gbmeter.supplier.answer import check_answer
+from benchmeter import GSME_ID, serves
 
-GSME_ID = "00db1234567890a1"
 GOAL = 64 * 1024
-
-
-def _reset(s, counter):
-    payload = codec.change_debt(1, 0, 0, 0)
-    content = codec.build_gbz([(0x0705, 0x02, payload)])
-    pre = codec.build_apdu(1, counter, s.supplier.title, bytes.fromhex(GSME_ID), 0x0F01, content)
-    return s.command(pre)[0]
 
 
 def _serves(heap, flash, work, s):
@@ -47,11 +39,7 @@ def _serves(heap, flash, work, s):
                 Link(vb.port, timeout=30) as link:
             provision(s, link, "gsme", GSME_ID)
             rest = link.diag("heap")["alloc"]
-            for i in range(4):
-                cmd = _reset(s, 10 + i)
-                if not check_answer(s, codec.parse_message(cmd)["apdu"], link.gbcs(cmd))["ok"]:
-                    return None
-            return rest
+            return rest if serves(s, link) else None
     except Exception:
         return None
     finally:

@@ -40,20 +40,14 @@ import bench_qemu  # noqa: E402
 from gbmeter.gbcs import codec, pki  # noqa: E402
 from gbmeter.supplier.provision import provision  # noqa: E402
 from gbmeter.board.link import Link  # noqa: E402
-from gbmeter.supplier.session import Session, check_answer  # noqa: E402
+from gbmeter.supplier.answer import check_answer  # noqa: E402
+from gbmeter.supplier.session import Session  # noqa: E402
+from benchmeter import GSME_ID, reset_command, serves  # noqa: E402
 from gbmeter.board.sim import VirtualBoard  # noqa: E402
 from gbmeter.dcc import duis, srxml  # noqa: E402
 from gbmeter.dcc.precommand import transform  # noqa: E402
 
 ROUNDS = 60
-GSME_ID = "00db1234567890a1"
-
-
-def reset_command(s, counter):
-    payload = codec.change_debt(1, 0, 0, 0)
-    content = codec.build_gbz([(0x0705, 0x02, payload)])
-    pre = codec.build_apdu(1, counter, s.supplier.title, bytes.fromhex(GSME_ID), 0x0F01, content)
-    return s.command(pre)[0]
 
 
 def read_command(s, counter):
@@ -106,11 +100,7 @@ def _board_handles_commands(heap, work, s, make=reset_command, provisioned=None)
             if not provisioned:
                 provision(s, link, "gsme", GSME_ID)
             rest = link.diag("heap")["alloc"]
-            for i in range(4):
-                cmd = make(s, 10 + i)
-                if not check_answer(s, codec.parse_message(cmd)["apdu"], link.gbcs(cmd))["ok"]:
-                    return None
-            return rest
+            return rest if serves(s, link, make) else None
     except Exception:
         return None
 

@@ -83,3 +83,17 @@ def firmware_table(name):
         spec.loader.exec_module(mod)
         _tables[name] = mod
     return _tables[name]
+
+
+def make_folder(path, option, what):
+    """The folder named by a command-line option, made if needed; a UserError naming
+    the option when the path is a file or cannot be made ("--dir x: that is a file,
+    not a board folder")."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise UserError(f"{option} {p}: that is a file, not {what}")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{option} {p}: cannot make {what}: {e.strerror}") from None
+    return p

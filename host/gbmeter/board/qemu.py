@@ -26,12 +26,10 @@ import sys
 import tarfile
 import tempfile
 import termios
-import time
 from pathlib import Path
 
 from gbmeter import paths
 from gbmeter.board import deploy
-from gbmeter.board.link import Link, LinkError
 from gbmeter.board.sim import VirtualBoard
 from gbmeter.errors import UserError
 
@@ -285,20 +283,16 @@ class QemuBoard(VirtualBoard):
             self.power_on()
         self._await_ping()
 
-    def _await_ping(self):
-        deadline = time.monotonic() + self.start_timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise UserError(f"qemu exited with status {self.proc.returncode} while the "
-                                f"board booted (log {self.dir / 'qemu.log'})")
-            try:
-                with Link(self.port, timeout=2.0) as link:
-                    self.hello = link.ping()
-                    return
-            except LinkError as e:
-                last = e
-        raise UserError(f"the {self.board} board on {self.port} did not answer ping: {last}")
+    PING_TRY = 2.0      # qemu's emulated UART is slow
+
+    def _boot_problem(self):
+        if self.proc.poll() is not None:
+            return (f"qemu exited with status {self.proc.returncode} while the board "
+                    f"booted (log {self.dir / 'qemu.log'})")
+        return None
+
+    def _no_answer(self, last):
+        return f"the {self.board} board on {self.port} did not answer ping: {last}"
 
     def stop(self, timeout=10.0):
         super().stop(timeout)

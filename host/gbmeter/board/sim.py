@@ -65,13 +65,7 @@ def _a(device):
 def board_folder(path):
     """Make the board folder (its flash) if needed; a UserError when the path is not
     one (a file, or under a file)."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"--dir {p}: that is a file, not a board folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--dir {p}: cannot make the board folder: {e.strerror}") from None
+    return paths.make_folder(path, "--dir", "a board folder")
 
 
 class VirtualBoard:
@@ -177,23 +171,39 @@ class VirtualBoard:
                 raise UserError(f"{e}{self._heap_hint()}") from None
         self._tail = bytearray()
         self._reset()
+        self._await_ping()
+
+    PING_TRY = 1.0      # seconds each ping may take while the board boots
+
+    def _boot_problem(self):
+        """Why the board can no longer come up (None: keep waiting for its ping)."""
+        if self.proc.poll() is not None:
+            return (f"the unix port exited with status {self.proc.returncode} "
+                    f"while booting{self._heap_hint()}")
+        if self.heap and b"MemoryError" in self._tail:
+            return (f"the firmware ran out of memory while booting "
+                    f"({self._console_line('MemoryError')}){self._heap_hint()}")
+        return None
+
+    def _no_answer(self, last):
+        return f"virtual board on {self.port} did not answer ping: {last}{self._heap_hint()}"
+
+    def _await_ping(self):
+        """Ping until the board answers (self.hello), a boot problem shows, or
+        start_timeout passes."""
         deadline = time.monotonic() + self.start_timeout
         last = None
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise UserError(f"the unix port exited with status {self.proc.returncode} "
-                                f"while booting{self._heap_hint()}")
-            if self.heap and b"MemoryError" in self._tail:
-                raise UserError(f"the firmware ran out of memory while booting "
-                                f"({self._console_line('MemoryError')}){self._heap_hint()}")
+            problem = self._boot_problem()
+            if problem:
+                raise UserError(problem)
             try:
-                with Link(self.port, timeout=1.0) as link:
+                with Link(self.port, timeout=self.PING_TRY) as link:
                     self.hello = link.ping()
                     return
             except LinkError as e:
                 last = e
-        raise UserError(f"virtual board on {self.port} did not answer ping: {last}"
-                        f"{self._heap_hint()}")
+        raise UserError(self._no_answer(last))
 
     def _console_line(self, word):
         """The last line of the unix port's console output holding `word`."""

@@ -1,11 +1,10 @@
 """gbmeter demo: the main job on two virtual boards, no hardware needed."""
 
-import sys
 import tempfile
 from pathlib import Path
 
-from gbmeter.gbcs import codec, keys, pki
-from gbmeter import profiles
+from gbmeter.gbcs import codec, pki
+from gbmeter import paths, profiles
 from gbmeter.dcc.duis import DEFAULT_INVENTORY, REGISTERS, RESET_DEBT_REGISTER
 from gbmeter.supplier.provision import provision
 from gbmeter.dcc.chain import read_registers, reset_register, set_payment_mode, update_debt
@@ -67,14 +66,7 @@ def run(args):
 
 
 def keep_folder(path):
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"--keep {p}: that is a file, not a folder to keep the demo in")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"--keep {p}: cannot make the folder: {e.strerror}") from None
-    return p
+    return paths.make_folder(path, "--keep", "a folder to keep the demo in")
 
 
 def demo(args, work):

@@ -188,7 +188,7 @@ def test_gbmeter_port_saves_typing_port(silent_port):
 
 @pytest.mark.parametrize("argv, words", [
     (["sim", "--dir", "{file}"], "that is a file, not a board folder"),
-    (["sim", "--dir", "{file}/sub"], "cannot make the board folder"),
+    (["sim", "--dir", "{file}/sub"], "cannot make a board folder"),
     (["demo", "--keep", "{file}"], "that is a file, not a folder"),
     (["sim", "--heap", "abc"], "give a size in bytes"),
     (["sim", "--heap", "0"], "give 16K to"),

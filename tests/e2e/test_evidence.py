@@ -205,3 +205,28 @@ def test_send_refuses_what_is_not_a_command_and_raw_reaches_the_meter(start_boar
     after = registers(b.port)
     assert after["counters"] == before["counters"] and after["time1"] == 7000
     assert after["alert_ctr"] > before["alert_ctr"]
+
+
+def test_a_command_the_host_refuses_is_not_counted_by_the_dcc(start_board, tmp_path):
+    """`sr --port` for another meter than the board's is refused before the DCC's
+    anomaly detection sees it: nothing unsent counts towards a volume threshold."""
+    from gbmeter.dcc.anomaly import DB_FILE
+    from gbmeter.dcc.store import Store
+    k, d = tmp_path / "keys", tmp_path / "dcc"
+    testpki.init(k)
+    b = start_board("gsme")
+    gb("provision", "--port", b.port, "--device", "gsme", "--id", IDS["gsme"], "--keys", k)
+    sup = Session(k).supplier.title
+    other = tmp_path / "other.xml"
+    other.write_text(srxml.reset_debt_xml(sup, bytes.fromhex("00db1234567890ff"), 1, "time1"))
+    r = gb("sr", other, "--port", b.port, "--device", "gsme", "--keys", k, "--dcc-dir", d,
+           ok=False)
+    assert r.returncode == 1 and "00db1234567890ff" in r.stderr.lower().replace("-", ""), r.stderr
+    with Store(d / DB_FILE) as st:
+        assert st.volume() == []
+    # the same request for the board's meter is counted once, and runs
+    mine = tmp_path / "mine.xml"
+    mine.write_text(srxml.reset_debt_xml(sup, bytes.fromhex(IDS["gsme"]), 1, "time1"))
+    gb("sr", mine, "--port", b.port, "--device", "gsme", "--keys", k, "--dcc-dir", d)
+    with Store(d / DB_FILE) as st:
+        assert len(st.volume()) == 1

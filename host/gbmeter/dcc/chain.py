@@ -11,7 +11,7 @@ from gbmeter.dcc.correlate import correlate
 from gbmeter.dcc.precommand import PREPAYMENT_SUSPEND_DEBT, transform
 from gbmeter.errors import UserError
 from gbmeter.gbcs import codec
-from gbmeter.supplier.answer import is_critical, meter_floor, refuse_unknown
+from gbmeter.supplier.answer import is_critical, meter_floor, refuse_unfit, refuse_unknown
 
 
 def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
@@ -32,11 +32,14 @@ def run_chain(session, link, request, precommand, dcc_dir=None, force=False):
     if not corr.correlates:
         raise UserError("Parse and Correlate: the Signed Pre-Command does not correlate "
                         "with the Service Request:\n" + corr.text(), exit_code=3)
+    meter_id = codec.parse_apdu(signed)["recipient"].hex()
+    command = session.wrap(signed, meter_id)
+    # what the host would refuse to send (another meter's Command, ...) is refused
+    # before the DCC counts it towards its volume thresholds: nothing unsent is counted
+    refuse_unfit(link.ping(), codec.parse_message(command))
     the_dcc = Dcc(dcc_dir)
     verdict = the_dcc.check(signed)
     verdict.require_release(the_dcc.path)
-    meter_id = codec.parse_apdu(signed)["recipient"].hex()
-    command = session.wrap(signed, meter_id)
     session.used_counter(meter_id, request.counter)
     result = session.send(link, command, force=True)  # checked above
     result["correlation"] = "correlates"

@@ -14,7 +14,7 @@ import pytest
 
 from gbmeter.board.link import Link
 from gbmeter.board.sim import VirtualBoard
-from gbmeter.dcc import client, duisxml, schema, srxml, xmlsig
+from gbmeter.dcc import client, duisxml, schema, srxml, web, xmlsig
 from gbmeter.gbcs import keys as gkeys
 
 from duishelp import SUPPLIER, LoopThread, Service, wait_until
@@ -86,7 +86,13 @@ def test_sigkill_mid_flight_and_restart(shared, tmp_path):
     finally:
         loop.run(listener.stop())
         loop.close()
-    assert sum(listener.duplicates.values()) <= 1, listener.duplicates   # see README
+    # at-least-once delivery (README): a message whose 2xx came back but whose commit the
+    # kill cut off goes out again after the restart, once; at most the messages that
+    # were on their way at the kill (web.DELIVERY_PARALLEL) can be repeated
+    dup = listener.duplicates
+    assert all(n == 1 for n in dup.values()), dup
+    assert len(dup) <= web.DELIVERY_PARALLEL, dup
+    assert set(dup) <= set(accepted) | got_before, dup
     codes = {rid: listener.messages[rid]["code"] for rid in accepted}
     assert set(codes.values()) <= {"I0", "E21"}, codes
     assert got_before <= set(listener.messages)
